@@ -1,0 +1,1 @@
+"""Import of ONDE extractions (« Élèves » and « Responsables ») into the account registry."""

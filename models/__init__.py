@@ -1,0 +1,33 @@
+"""Tables and queries of the account registry."""
+
+from models.tables import (
+    Account,
+    AccountState,
+    AuditEvent,
+    Director,
+    DistributionChannel,
+    Guardian,
+    Invitation,
+    Pupil,
+    PupilGuardian,
+    School,
+    SchoolClass,
+    metadata,
+    utcnow,
+)
+
+__all__ = [
+    "Account",
+    "AccountState",
+    "AuditEvent",
+    "Director",
+    "DistributionChannel",
+    "Guardian",
+    "Invitation",
+    "Pupil",
+    "PupilGuardian",
+    "School",
+    "SchoolClass",
+    "metadata",
+    "utcnow",
+]

@@ -1,0 +1,208 @@
+"""The tables of the account registry: schools, roster, guardians, accounts, audit.
+
+Datetimes are timezone-aware and stored in UTC; they are shown in Europe/Paris by the callers.
+Rows that matter for history (pupils, guardians, accounts) are archived or deactivated, never
+deleted, so identifiers are never reused and audit events keep pointing somewhere.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, String, UniqueConstraint
+from sqlalchemy import Enum as SAEnum
+from sqlmodel import Field, SQLModel
+
+# Stable constraint names, so Alembic migrations work the same on SQLite (batch) and PostgreSQL.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class AccountState(enum.StrEnum):
+    """The four lights of the official « état des comptes »."""
+
+    NOT_NOTIFIED = "not_notified"
+    NOTIFIED = "notified"
+    ACTIVATING = "activating"
+    ACTIVATED = "activated"
+
+
+class DistributionChannel(enum.StrEnum):
+    """How the credentials reached the guardian."""
+
+    EMAIL = "email"
+    PAPER = "paper"
+
+
+def _enum_column(enum_cls: type[enum.Enum], **kwargs: Any) -> Column[Any]:
+    # Store the enum's value (« notified »), not its Python name, as a plain string column.
+    return Column(
+        SAEnum(
+            enum_cls,
+            values_callable=lambda members: [m.value for m in members],
+            native_enum=False,
+            length=20,
+            validate_strings=True,
+        ),
+        **kwargs,
+    )
+
+
+class School(SQLModel, table=True):
+    """A school, known by its UAI (e.g. 0751234X)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    uai: str = Field(sa_column=Column(String(8), unique=True, nullable=False))
+    name: str
+    city: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Director(SQLModel, table=True):
+    """A Telegram user who directs a school (one row per user and school)."""
+
+    __table_args__ = (UniqueConstraint("telegram_user_id", "school_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_user_id: int = Field(sa_type=BigInteger, index=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    display_name: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Invitation(SQLModel, table=True):
+    """A single-use, expiring invitation to become the director of a school.
+
+    Only a hash of the code is stored: the clear code exists in the operator's terminal only.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    code_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class SchoolClass(SQLModel, table=True):
+    """A class of a school as ONDE labels it (« CE2-CM1 », « PS-MS Mme Roux »)."""
+
+    __tablename__ = "school_class"
+    __table_args__ = (UniqueConstraint("school_id", "label_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    label: str
+    # Case-, accent- and space-insensitive form of the label, used to match class arguments.
+    label_key: str
+    onde_id: str | None = None
+    # Levels taught in the class, in school order, comma-separated (« CE2,CM1 »).
+    levels: str = ""
+    archived_at: datetime | None = None
+
+
+class Pupil(SQLModel, table=True):
+    """A pupil enrolled in a school (archived, not deleted, when they leave)."""
+
+    __table_args__ = (Index("ix_pupil_school_ine", "school_id", "ine"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    class_id: int | None = Field(default=None, foreign_key="school_class.id", index=True)
+    ine: str | None = None
+    last_name: str
+    usage_name: str | None = None
+    first_name: str
+    birth_date: date | None = None
+    sex: str | None = None
+    level: str | None = None
+    address: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    archived_at: datetime | None = None
+
+
+class Guardian(SQLModel, table=True):
+    """A legal guardian (« responsable ») as ONDE lists them: one row, one person."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    civility: str | None = None
+    last_name: str
+    usage_name: str | None = None
+    first_name: str
+    address: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+    country: str | None = None
+    email: str | None = None
+    phone_home: str | None = None
+    phone_work: str | None = None
+    phone_mobile: str | None = None
+    # BCP 47 code of the language the family prefers, when known (« en », « ar »…).
+    preferred_language: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PupilGuardian(SQLModel, table=True):
+    """Links a guardian to one of their children in the school."""
+
+    __tablename__ = "pupil_guardian"
+
+    pupil_id: int = Field(foreign_key="pupil.id", primary_key=True)
+    guardian_id: int = Field(foreign_key="guardian.id", primary_key=True, index=True)
+
+
+class Account(SQLModel, table=True):
+    """The EduConnect account of one guardian, covering all of their children in the school.
+
+    The provisional password is never stored in clear: only its argon2id hash.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    guardian_id: int = Field(foreign_key="guardian.id", sa_column_kwargs={"unique": True})
+    identifier: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    password_hash: str | None = None
+    state: AccountState = Field(
+        default=AccountState.NOT_NOTIFIED,
+        sa_column=_enum_column(AccountState, nullable=False, index=True),
+    )
+    provisional_expires_at: datetime | None = None
+    distributed_at: datetime | None = None
+    distribution_channel: DistributionChannel | None = Field(
+        default=None, sa_column=_enum_column(DistributionChannel, nullable=True)
+    )
+    activated_at: datetime | None = None
+    last_access_at: datetime | None = None
+    # Set when the guardian is no longer linked to any pupil; the state is kept for history.
+    deactivated_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One state-changing action: who, what, when, on which accounts. Never a secret."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str
+    action: str = Field(index=True)
+    school_id: int | None = Field(default=None, foreign_key="school.id", index=True)
+    account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,123 @@
+"""A throwaway PostgreSQL server for the test session, from the machine's own binaries."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _find_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        return str(candidate)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PostgresServer:
+    """initdb + pg_ctl in a temporary folder; PostgreSQL refuses to run as root, so when the
+    tests run as root the server runs as the `postgres` system user."""
+
+    def __init__(self) -> None:
+        self.initdb = _find_binary("initdb")
+        self.pg_ctl = _find_binary("pg_ctl")
+        self.port = _free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="educonnect-pg-"))
+        self.datadir = self.workdir / "data"
+        self._demote: Callable[[], None] | None = None
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        if not self.initdb or not self.pg_ctl:
+            return "PostgreSQL binaries (initdb, pg_ctl) are not installed on this machine"
+        if os.geteuid() == 0:
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                return "running as root and there is no 'postgres' user to run PostgreSQL as"
+        return None
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(
+            args, check=True, capture_output=True, preexec_fn=self._demote, cwd=self.workdir
+        )
+
+    def start(self) -> str:
+        """Start the server; returns a SQLAlchemy URL to its `postgres` database."""
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.workdir, user.pw_uid, user.pw_gid)
+
+            def demote() -> None:
+                os.setgid(user.pw_gid)
+                os.setuid(user.pw_uid)
+
+            self._demote = demote
+        assert self.initdb and self.pg_ctl
+        self._run(
+            self.initdb,
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
+        options = (
+            f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=100"
+        )
+        self._run(
+            self.pg_ctl,
+            "-D",
+            str(self.datadir),
+            "-o",
+            options,
+            "-l",
+            str(self.workdir / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def create_database(self, name: str) -> str:
+        """A fresh empty database; returns its SQLAlchemy URL."""
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        if self.pg_ctl and self.datadir.exists():
+            for _ in range(3):
+                try:
+                    self._run(self.pg_ctl, "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+                    break
+                except subprocess.CalledProcessError:
+                    time.sleep(0.5)
+        shutil.rmtree(self.workdir, ignore_errors=True)
