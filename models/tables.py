@@ -206,3 +206,17 @@ class AuditEvent(SQLModel, table=True):
     school_id: int | None = Field(default=None, foreign_key="school.id", index=True)
     account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class BotState(SQLModel, table=True):
+    """What python-telegram-bot persists (user/chat data, conversations), as JSON documents.
+
+    `kind` is « user », « chat », « bot », « callback » or « conversation:<name> ».
+    """
+
+    __tablename__ = "bot_state"
+
+    kind: str = Field(sa_column=Column(String(80), primary_key=True))
+    key: str = Field(sa_column=Column(String(80), primary_key=True))
+    data: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,1 @@
+"""Offline sandbox: local stand-ins for the outside services the bot talks to."""
