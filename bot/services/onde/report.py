@@ -13,9 +13,17 @@ class RosterFileError(Exception):
     The message is one clear sentence for the user; nothing was changed.
     """
 
-    def __init__(self, message: str, *, filename: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        filename: str | None = None,
+        issues: list[LineIssue] | None = None,
+    ) -> None:
         super().__init__(message)
         self.filename = filename
+        # When every line was rejected: the per-line reasons, so the user can fix the file.
+        self.issues: list[LineIssue] = issues or []
 
 
 class Severity(enum.StrEnum):
@@ -60,6 +68,9 @@ class ImportReport:
     classes: RecordCounts = field(default_factory=RecordCounts)
     accounts_created: int = 0
     accounts_reactivated: int = 0
+    accounts_deactivated: int = 0
+    links_added: int = 0  # guardian ↔ pupil links
+    links_removed: int = 0
     issues: list[LineIssue] = field(default_factory=list)
 
     @property
@@ -80,6 +91,9 @@ class ImportReport:
             "classes": vars(self.classes) | {"in_file": self.classes.total_in_file},
             "accounts_created": self.accounts_created,
             "accounts_reactivated": self.accounts_reactivated,
+            "accounts_deactivated": self.accounts_deactivated,
+            "links_added": self.links_added,
+            "links_removed": self.links_removed,
             "rejected": [_issue_dict(i) for i in self.rejected],
             "warnings": [_issue_dict(i) for i in self.warnings],
         }

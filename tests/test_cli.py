@@ -1,0 +1,264 @@
+"""The operator's command line, run as the operator runs it: a separate process, French text,
+JSON on request, and one clear line on stderr for every mistake."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+UAI = "0751234X"
+CONSOLE_SCRIPT = Path(sys.executable).parent / "educonnect-bot"
+
+
+class Cli:
+    """Runs `python -m bot …` against its own data folder, as a fresh process each time."""
+
+    def __init__(self, workdir: Path, **env: str) -> None:
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        self.env.update(DATA_DIR=str(self.data_dir), **env)
+
+    def run(
+        self, *args: str | Path, program: list[str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        command = [*(program or [sys.executable, "-m", "bot"]), *map(str, args)]
+        # The working folder holds no .env: only the environment above configures the process.
+        return subprocess.run(
+            command,
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def ok(self, *args: str | Path) -> str:
+        result = self.run(*args)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+        return result.stdout
+
+    def json(self, *args: str | Path) -> Any:
+        return json.loads(self.ok(*args, "--json"))
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
+
+
+def test_the_walkthrough_from_a_new_school_to_its_statistics(cli: Cli, samples_dir: Path) -> None:
+    eleves, responsables = samples_dir / "eleves.csv", samples_dir / "responsables.csv"
+
+    added = cli.ok("school", "add", "0751234x", "École Jules Ferry", "--city", "Paris")
+    assert "École ajoutée : 0751234X — École Jules Ferry (Paris)" in added
+    # The data folder is private, and so is the SQLite file in it.
+    assert stat.S_IMODE(cli.data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((cli.data_dir / "educonnect.db").stat().st_mode) == 0o600
+
+    preview = cli.ok("import", UAI, eleves, responsables, "--dry-run")
+    assert "Simulation : rien n'a été modifié." in preview
+    assert "Élèves" in preview and "Responsables" in preview and "Comptes créés" in preview
+    assert "adresse e-mail" in preview  # the warnings, line by line
+    assert cli.json("stats", UAI)["total"]["pupils"] == 0
+
+    imported = cli.ok("import", UAI, eleves, responsables)
+    assert "Import enregistré." in imported
+    assert "Simulation" not in imported
+
+    stats = cli.ok("stats", UAI)
+    assert "École Jules Ferry (0751234X)" in stats
+    assert "Par classe" in stats and "Par niveau" in stats
+    assert "CE2-CM1" in stats and "CM2" in stats
+    for light in "🔴🟠🟡🟢":
+        assert light in stats
+    assert "% élèves couverts" in stats
+
+    invitation = cli.ok("director", "invite", UAI)
+    code_line = next(line for line in invitation.splitlines() if line.startswith("/start "))
+    assert len(code_line.split()) == 2
+    assert "Valable une seule fois, jusqu'au" in invitation
+
+    listed = cli.ok("school", "list")
+    assert UAI in listed and "École Jules Ferry" in listed
+
+
+def test_every_command_can_answer_in_json(cli: Cli, samples_dir: Path) -> None:
+    eleves, responsables = samples_dir / "eleves.csv", samples_dir / "responsables.csv"
+
+    assert cli.json("db", "upgrade")["revision"]
+    assert cli.json("school", "add", UAI, "École Jules Ferry")["uai"] == UAI
+    assert [school["uai"] for school in cli.json("school", "list")] == [UAI]
+
+    preview = cli.json("import", UAI, eleves, responsables, "--dry-run")
+    assert preview["dry_run"] is True and preview["pupils"]["added"] > 0
+    report = cli.json("import", UAI, eleves, responsables)
+    assert report["dry_run"] is False
+    assert report["school"] == {"uai": UAI, "name": "École Jules Ferry"}
+    assert report["accounts_created"] == report["guardians"]["added"] > 0
+    assert {"file", "line", "message"} <= set(report["warnings"][0])
+    again = cli.json("import", UAI, eleves, responsables)
+    assert again["accounts_created"] == 0 and again["pupils"]["added"] == 0
+
+    stats = cli.json("stats", UAI)
+    assert stats["total"]["accounts"] == report["guardians"]["added"]
+    assert stats["total"]["pupils"] == report["pupils"]["added"]
+    assert stats["classes"] and stats["levels"]
+    assert "activated_accounts_percent" in stats["classes"][0]
+
+    invitation = cli.json("director", "invite", UAI, "--days", "3")
+    assert set(invitation) >= {"code", "expires_at"}
+    assert invitation["start_command"] == f"/start {invitation['code']}"
+    assert invitation["school"]["uai"] == UAI
+    expires_at = datetime.fromisoformat(invitation["expires_at"])
+    assert expires_at - datetime.now(UTC) == pytest.approx(
+        timedelta(days=3), abs=timedelta(minutes=5)
+    )
+
+
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="the package is not installed")
+def test_the_console_script_runs_the_same_commands(cli: Cli) -> None:
+    added = cli.run("school", "add", UAI, "École Jules Ferry", program=[str(CONSOLE_SCRIPT)])
+    assert added.returncode == 0, added.stderr
+    assert "École ajoutée" in added.stdout
+    listed = cli.run("school", "list", "--json", program=[str(CONSOLE_SCRIPT)])
+    assert json.loads(listed.stdout)[0]["uai"] == UAI
+    refused = cli.run("stats", "0691234A", program=[str(CONSOLE_SCRIPT)])
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+
+
+# --- every mistake: one line on stderr, a non-zero exit, no traceback ----------------------
+
+
+@pytest.fixture(scope="module")
+def school_cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """A data folder with one registered school and a few bad files beside it."""
+    workdir = tmp_path_factory.mktemp("cli")
+    cli = Cli(workdir)
+    cli.ok("school", "add", UAI, "École Jules Ferry")
+    (workdir / "empty.csv").write_bytes(b"")
+    (workdir / "binary.csv").write_bytes(bytes(range(256)) * 20)
+    (workdir / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64)
+    (workdir / "other.csv").write_bytes(b"Produit;Prix;Stock\r\nCrayon;1,20;40\r\n")
+    with (workdir / "huge.csv").open("wb") as huge:
+        huge.truncate(21 * 1024 * 1024)  # sparse: no need to write 21 MB
+    locked = workdir / "locked.csv"
+    locked.write_bytes(b"Nom;Prenom\r\n")
+    locked.chmod(0)
+    return cli
+
+
+def _unreadable(workdir: Path) -> str:
+    # root reads any file whatever its mode: use one the kernel refuses to read instead.
+    return "/proc/self/mem" if os.geteuid() == 0 else str(workdir / "locked.csv")
+
+
+BAD_INPUTS: dict[str, list[str]] = {
+    "unknown UAI": ["stats", "0691234A"],
+    "unknown UAI for an import": ["import", "0691234A", "{samples}/eleves.csv"],
+    "invalid UAI": ["school", "add", "75-1234", "École"],
+    "invalid UAI for an invitation": ["director", "invite", "ABCDEFGH"],
+    "duplicate school": ["school", "add", "0751234x", "Une autre école"],
+    "missing file": ["import", UAI, "{workdir}/absent.csv"],
+    "a folder instead of a file": ["import", UAI, "{workdir}"],
+    "unreadable file": ["import", UAI, "{unreadable}"],
+    "wrong kind of file": ["import", UAI, "{workdir}/other.csv"],
+    "empty file": ["import", UAI, "{workdir}/empty.csv"],
+    "binary file": ["import", UAI, "{workdir}/binary.csv"],
+    "image file": ["import", UAI, "{workdir}/photo.png"],
+    "file over 20 MB": ["import", UAI, "{workdir}/huge.csv"],
+    "three files": ["import", UAI, *["{samples}/eleves.csv"] * 3],
+    "missing argument": ["school", "add", UAI],
+    "unknown option": ["stats", UAI, "--verbose"],
+    "invitation valid for no time": ["director", "invite", UAI, "--days", "0"],
+}
+
+
+@pytest.mark.parametrize("args", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_a_bad_input_is_one_clear_line_and_a_failure(
+    school_cli: Cli, samples_dir: Path, args: list[str]
+) -> None:
+    values = {
+        "workdir": str(school_cli.workdir),
+        "samples": str(samples_dir),
+        "unreadable": _unreadable(school_cli.workdir),
+    }
+    result = school_cli.run(*(arg.format(**values) for arg in args))
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Erreur : ") and len(lines[0]) > len("Erreur : ") + 10
+
+
+def test_a_refused_file_changes_nothing(school_cli: Cli) -> None:
+    result = school_cli.run("import", UAI, school_cli.workdir / "other.csv", "--json")
+    assert result.returncode == 1
+    answer = json.loads(result.stdout)
+    assert "n'est pas une extraction ONDE" in answer["error"]
+    assert answer["rejected"] == []
+    assert school_cli.json("stats", UAI)["total"]["pupils"] == 0
+
+
+def test_with_json_an_error_is_json_on_stdout_too(school_cli: Cli) -> None:
+    result = school_cli.run("director", "invite", "0691234A", "--json")
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert "0691234A" in json.loads(result.stdout)["error"]
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    cli = Cli(tmp_path, DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/educonnect")
+    result = cli.run("school", "list")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [result.stderr.strip()]
+    assert "la base de données est inaccessible" in result.stderr
+
+
+def test_a_malformed_database_url_is_one_line(tmp_path: Path) -> None:
+    result = Cli(tmp_path, DATABASE_URL="nosuchdialect://somewhere/db").run("school", "list")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Erreur : DATABASE_URL n'est pas une adresse")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_an_unexpected_error_is_logged_in_the_data_folder_not_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot import cli
+    from bot.config import get_settings
+    from bot.services import schools
+
+    def broken(*_: Any, **__: Any) -> None:
+        raise RuntimeError("a bug, with a secret detail")
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(schools, "list_schools", broken)
+    get_settings.cache_clear()
+    try:
+        code = cli.run(["school", "list"])
+    finally:
+        get_settings.cache_clear()
+
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert err.splitlines() == [err.strip()]
+    assert "erreur inattendue (RuntimeError)" in err and "secret" not in err
+    log = tmp_path / "data" / "educonnect-cli.log"
+    assert str(log) in err
+    logged = log.read_text(encoding="utf-8")
+    assert "Traceback" in logged and "a bug, with a secret detail" in logged
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
