@@ -26,5 +26,28 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Translations: extract every _() / N_() / ngettext() of bot/, handlers/ and models/ into
+# locales/messages.pot (replaced only when an id changed, so an idle run leaves no diff), merge
+# it into each locales/<lang>/LC_MESSAGES/messages.po (new ids come in empty, changed ones
+# fuzzy, removed ones go), then compile each catalog to a throwaway folder to check it and
+# count what is left to translate. The bot reads the .po itself: no .mo in the tree.
+# tests/test_i18n.py fails until every id has a French translation. A new language (SPEC §8):
+#   .venv/bin/pybabel init -i locales/messages.pot -d locales -D messages -l ar
+I18N_KEYWORDS := --no-default-keywords -k _ -k N_ -k ngettext:1,2
+i18n: $(STAMP)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BIN)/pybabel -q extract -F babel.cfg $(I18N_KEYWORDS) --add-location=file --sort-output \
+		-c TRANSLATORS: --project="EduConnect assistant" --version=0.1 \
+		-o "$$tmp/messages.pot" --input-dirs=. && \
+	if diff -q -I '^"POT-Creation-Date:' "$$tmp/messages.pot" locales/messages.pot >/dev/null 2>&1; \
+	then echo "locales/messages.pot: no new or changed message id"; \
+	else cp "$$tmp/messages.pot" locales/messages.pot && echo "locales/messages.pot: updated"; fi && \
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --ignore-obsolete && \
+	for po in locales/*/LC_MESSAGES/messages.po; do \
+		lang=$$(basename "$$(dirname "$$(dirname "$$po")")"); \
+		$(BIN)/pybabel compile --statistics -D messages -l "$$lang" -i "$$po" \
+			-o "$$tmp/$$lang.mo" || exit 1; \
+	done
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

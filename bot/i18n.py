@@ -1,8 +1,12 @@
 """Translations: gettext catalogs under `locales/`, the language of the current update or
 request held in a ContextVar (never global state), and Babel's dates and numbers.
 
-Message ids are English; French is the reference catalog and is complete (a test gates it).
-Other languages fall back to French, then to the English id, entry by entry.
+Message ids are English; French is the reference catalog and is complete (tests/test_i18n.py
+gates it). Other languages fall back to French, then to the English id, entry by entry; English
+uses its catalog where it has an entry, else the id itself (never French).
+
+Catalogs are `locales/<lang>/LC_MESSAGES/messages.po`, compiled in memory at first use: no .mo
+file to build or commit. `make i18n` extracts the ids and updates the catalogs.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date as _babel_format_date
 from babel.dates import format_datetime as _babel_format_datetime
+from babel.dates import format_time as _babel_format_time
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -28,6 +34,8 @@ from babel.numbers import format_decimal, format_percent
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
 DEFAULT_LANGUAGE = "fr"
+# The language the message ids are written in.
+SOURCE_LANGUAGE = "en"
 # French first: the reference. Families may also use the others (SPEC §8).
 SUPPORTED_LANGUAGES = ("fr", "en", "ar", "pt", "es", "tr")
 RTL_LANGUAGES = frozenset({"ar"})
@@ -35,12 +43,34 @@ RTL_LANGUAGES = frozenset({"ar"})
 _current_language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
 
 
-def _load_catalog(language: str) -> _gettext.GNUTranslations | None:
-    po_path = LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+def catalog_path(language: str) -> Path:
+    """Where the catalog of `language` is (it may not exist)."""
+    return LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def load_catalog(language: str) -> Catalog | None:
+    """The parsed catalog of `language` (fuzzy and empty entries included), or None."""
+    po_path = catalog_path(language)
     if not po_path.exists():
         return None
     with po_path.open("rb") as po_file:
-        catalog = read_po(po_file, locale=language)
+        return read_po(po_file, locale=language)
+
+
+def _is_translated(string: str | tuple[str, ...] | list[str] | None, fuzzy: bool) -> bool:
+    forms = (string,) if isinstance(string, str) or string is None else tuple(string)
+    return not fuzzy and bool(forms) and all(forms)
+
+
+def _load_catalog(language: str) -> _gettext.GNUTranslations | None:
+    catalog = load_catalog(language)
+    if catalog is None:
+        return None
+    # An entry not translated yet (or fuzzy) must fall through to the next catalog, not
+    # translate to an empty string: write_mo keeps plural entries whose forms are all empty.
+    for message in list(catalog):
+        if message.id and not _is_translated(message.string, message.fuzzy):
+            catalog.delete(message.id, context=message.context)
     buffer = BytesIO()
     # Compiling in memory keeps the .po the only source: no build step, no stale .mo.
     write_mo(buffer, catalog, use_fuzzy=False)
@@ -50,9 +80,12 @@ def _load_catalog(language: str) -> _gettext.GNUTranslations | None:
 
 @cache
 def translations(language: str) -> _gettext.NullTranslations:
-    """The catalog of `language`, falling back to French, then to the English ids."""
+    """The catalog of `language`, falling back to French, then to the English ids.
+
+    English ends at its own catalog: an entry it lacks is the English id, not French."""
     chain: list[_gettext.NullTranslations] = []
-    for code in dict.fromkeys((language, DEFAULT_LANGUAGE)):
+    fallbacks = (language,) if language == SOURCE_LANGUAGE else (language, DEFAULT_LANGUAGE)
+    for code in dict.fromkeys(fallbacks):
         loaded = _load_catalog(code)
         if loaded is not None:
             chain.append(loaded)
@@ -123,11 +156,21 @@ def format_datetime(value: datetime, *, tz: ZoneInfo, fmt: str = "short") -> str
     return _babel_format_datetime(value.astimezone(tz), format=fmt, locale=babel_locale())
 
 
+def format_time(value: datetime, *, tz: ZoneInfo, fmt: str = "short") -> str:
+    """A time of day in the current language (« 14:30 » in French), shown in `tz`."""
+    return _babel_format_time(value.astimezone(tz), format=fmt, locale=babel_locale())
+
+
 def format_number(value: int | float) -> str:
     """A number in the current language (« 1 234 » in French)."""
     return format_decimal(value, locale=babel_locale())
 
 
-def format_percentage(ratio: float) -> str:
-    """A ratio in [0, 1] as a percentage in the current language (« 42 % »)."""
-    return format_percent(ratio, format="#,##0 %", locale=babel_locale())
+def format_percentage(ratio: float, *, decimals: int = 0) -> str:
+    """A ratio in [0, 1] as a percentage in the current language (« 42 % », « 42% », « %42 »),
+    with `decimals` digits after the decimal separator."""
+    locale = babel_locale()
+    pattern = locale.percent_formats[None].pattern
+    if decimals > 0:  # the locale's own pattern has one « 0 »: the units digit
+        pattern = pattern.replace("0", "0." + "0" * decimals, 1)
+    return format_percent(ratio, format=pattern, locale=locale)

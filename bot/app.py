@@ -1,0 +1,79 @@
+"""Builds the Telegram application from the settings and runs it: one place wires it all."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Engine
+from telegram import LinkPreviewOptions, Update
+from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
+
+import handlers
+from bot.config import Settings
+from bot.context import BotContext, EduConnectApplication, ServiceRunner
+from bot.db import make_engine, upgrade_schema
+from bot.persistence import SQLPersistence
+
+log = logging.getLogger(__name__)
+
+
+def build_application(settings: Settings, engine: Engine) -> EduConnectApplication:
+    """The PTB application for `settings`, with every handler registered."""
+    if not settings.telegram_bot_token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is required to build the Telegram application")
+    # httpx logs every request URL at INFO, and Bot API URLs carry the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    context_types = ContextTypes(context=BotContext)
+    application = (
+        ApplicationBuilder()
+        .application_class(EduConnectApplication)
+        .token(settings.telegram_bot_token)
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        # A 429 must delay a reply, never lose it: PTB's default is not to retry at all.
+        .rate_limiter(AIORateLimiter(max_retries=5))
+        .persistence(SQLPersistence(engine))
+        .context_types(context_types)
+        .defaults(
+            Defaults(
+                parse_mode="HTML",
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                # Naive times given to the job queue are the school's local time.
+                tzinfo=settings.tz,
+            )
+        )
+        # ConversationHandler assumes one update at a time per process (see NOTES.md).
+        .concurrent_updates(False)
+        .post_init(_post_init)
+        .build()
+    )
+    assert isinstance(application, EduConnectApplication)
+    application.settings = settings
+    application.db = ServiceRunner(engine)
+    # Group -1 runs before every handler: it sets the language of this update.
+    application.add_handler(TypeHandler(Update, handlers.set_update_language), group=-1)
+    handlers.register(application)
+    application.add_error_handler(handlers.on_error)
+    return application
+
+
+async def _post_init(application: Any) -> None:
+    await handlers.install_command_menus(application)
+
+
+def run_bot(settings: Settings) -> None:
+    """Run the real bot in polling mode until Ctrl-C or SIGTERM."""
+    settings.ensure_data_dir()
+    engine = make_engine(settings.sqlalchemy_url)
+    upgrade_schema(engine)
+    application = build_application(settings, engine)
+    log.info("bot starting (polling)")
+    try:
+        # run_polling installs SIGINT/SIGTERM handlers; on either it stops polling, lets the
+        # update in progress finish, writes user/chat data and conversations to the database
+        # (Application.stop → update_persistence), then returns.
+        application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+    finally:
+        engine.dispose()
+    log.info("bot stopped")

@@ -1,0 +1,205 @@
+"""Inline keyboards and message layout shared by the director's features: ◀️ ▶️ pages, a class
+/ level / whole-school picker, long texts split under Telegram's limit, and showing a screen by
+editing the message a button belongs to.
+
+Buttons carry their whole meaning in `callback_data` (a feature prefix, then `Scope.token`…),
+so they keep working after a restart and need no conversation state.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import MessageLimit
+from telegram.error import BadRequest
+
+from bot.i18n import _, format_number, ngettext
+from bot.services.roster import (
+    SCHOOL_SCOPE,
+    STATE_LIGHTS,
+    ClassInfo,
+    ResolvedScope,
+    Scope,
+    ScopeKind,
+    UnknownClassError,
+)
+from bot.services.statistics import Counts
+
+MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH
+# Telegram shows about this many characters of a button on a phone; the rest is cut with «…».
+_BUTTON_CHARS = 32
+
+
+def button_text(text: str) -> str:
+    """`text` short enough for a button (buttons are plain text: no HTML escaping)."""
+    text = " ".join(text.split())
+    return text if len(text) <= _BUTTON_CHARS else text[: _BUTTON_CHARS - 1] + "…"
+
+
+def pager_row(
+    page: int, page_count: int, callback_data: Callable[[int], str]
+) -> list[InlineKeyboardButton]:
+    """◀️ and ▶️ buttons around `page` (0-based); empty when everything fits on one page."""
+    row = []
+    if page > 0:
+        row.append(InlineKeyboardButton("◀️", callback_data=callback_data(page - 1)))
+    if page + 1 < page_count:
+        row.append(InlineKeyboardButton("▶️", callback_data=callback_data(page + 1)))
+    return row
+
+
+def rows_of(
+    buttons: Sequence[InlineKeyboardButton], width: int
+) -> list[list[InlineKeyboardButton]]:
+    """`buttons` laid out `width` to a row."""
+    return [list(buttons[start : start + width]) for start in range(0, len(buttons), width)]
+
+
+def scope_buttons(
+    classes: Sequence[ClassInfo],
+    levels: Sequence[str],
+    callback_data: Callable[[str], str],
+    *,
+    whole_school: bool = True,
+) -> list[list[InlineKeyboardButton]]:
+    """One button per class, then one per level, then « Whole school »; each button's data is
+    `callback_data(scope token)`. Reused by every command that takes a class argument."""
+    class_buttons = [
+        InlineKeyboardButton(
+            button_text(info.label),
+            callback_data=callback_data(
+                Scope(ScopeKind.CLASS, class_id=info.id, label=info.label).token
+            ),
+        )
+        for info in classes
+    ]
+    level_buttons = [
+        InlineKeyboardButton(
+            _("Level {level}").format(level=level),
+            callback_data=callback_data(Scope(ScopeKind.LEVEL, level=level, label=level).token),
+        )
+        for level in levels
+    ]
+    rows = rows_of(class_buttons, 2) + rows_of(level_buttons, 3)
+    if whole_school:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    _("Whole school"), callback_data=callback_data(SCHOOL_SCOPE.token)
+                )
+            ]
+        )
+    return rows
+
+
+def split_text(blocks: Sequence[str], limit: int = MAX_TEXT) -> list[str]:
+    """Join `blocks` (HTML, each well-formed on its own) with line breaks into as few
+    messages as Telegram allows; a block is never cut in the middle unless it alone is too long."""
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        while len(block) > limit:  # only plain text gets this long: cut on a line break
+            cut = block.rfind("\n", 0, limit)
+            cut = cut if cut > 0 else limit
+            if current:
+                messages.append(current)
+                current = ""
+            messages.append(block[:cut])
+            block = block[cut:].lstrip("\n")
+        candidate = f"{current}\n{block}" if current else block
+        if len(candidate) > limit:
+            messages.append(current)
+            current = block
+        else:
+            current = candidate
+    if current or not messages:
+        messages.append(current)
+    return messages
+
+
+async def show(
+    update: Update,
+    blocks: Sequence[str],
+    reply_markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Show a screen: edit the message whose button was pressed, else reply; the keyboard goes
+    on the last message when the text needs several."""
+    texts = split_text(blocks)
+    query = update.callback_query
+    if query is not None and len(texts) == 1:
+        try:
+            await query.edit_message_text(texts[0], reply_markup=reply_markup)
+        except BadRequest as error:
+            # Pressing the button of the page already shown: nothing to change.
+            if "not modified" not in str(error).lower():
+                raise
+        return
+    message = update.effective_message
+    if message is None:
+        return
+    for index, text in enumerate(texts):
+        markup = reply_markup if index == len(texts) - 1 else None
+        await message.reply_text(text, reply_markup=markup)
+
+
+# --- Texts shared by the roster features ---------------------------------------------------------
+
+
+def pupils_text(count: int) -> str:
+    """« 23 pupils »."""
+    return ngettext("{count} pupil", "{count} pupils", count).format(count=format_number(count))
+
+
+def guardians_text(count: int) -> str:
+    """« 38 guardians »."""
+    return ngettext("{count} guardian", "{count} guardians", count).format(
+        count=format_number(count)
+    )
+
+
+def lights_text(counts: Counts) -> str:
+    """« 🔴 3 🟠 5 🟡 1 🟢 29 »: the accounts in each state, in the order of the lights."""
+    return " ".join(
+        f"{STATE_LIGHTS[state]} {format_number(number)}"
+        for state, number in counts.by_state().items()
+    )
+
+
+def scope_summary(resolved: ResolvedScope) -> str:
+    """What the bot resolved, said before acting: « Class CE2-CM1 — 23 pupils, 38 guardians »."""
+    scope = resolved.scope
+    pupils, guardians = pupils_text(resolved.pupils), guardians_text(resolved.guardians)
+    label = html.escape(scope.label)
+    if scope.kind is ScopeKind.CLASS:
+        return _("Class <b>{label}</b> — {pupils}, {guardians}").format(
+            label=label, pupils=pupils, guardians=guardians
+        )
+    if scope.kind is ScopeKind.LEVEL:
+        return _("Level <b>{level}</b> ({classes}) — {pupils}, {guardians}").format(
+            level=label,
+            classes=html.escape(", ".join(resolved.classes)),
+            pupils=pupils,
+            guardians=guardians,
+        )
+    return _("<b>Whole school</b> — {pupils}, {guardians}").format(
+        pupils=pupils, guardians=guardians
+    )
+
+
+def unknown_class_text(error: UnknownClassError) -> str:
+    """The answer to a class argument that names nothing: what is known instead."""
+    if not error.classes:
+        return _(
+            "Your school has no classes yet. Send me the ONDE extractions (« Élèves » and "
+            "« Responsables » CSV files) to import them."
+        )
+    return _(
+        "I don't know the class « {typed} ». Your classes: {classes}. Levels: {levels}. "
+        "Choose one below, or type <code>ecole</code> for the whole school."
+    ).format(
+        typed=html.escape(error.text),
+        classes=html.escape(", ".join(info.label for info in error.classes)),
+        levels=html.escape(", ".join(error.levels)) or "—",
+    )

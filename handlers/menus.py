@@ -1,0 +1,90 @@
+"""Command menus (setMyCommands): families see the family menu everywhere by default; each
+director's private chat gets the director menu. Both in French (the default) and English.
+
+Only commands that exist are listed: a later feature adds its command here when it lands.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Bot, BotCommand, BotCommandScope, BotCommandScopeChat, BotCommandScopeDefault
+from telegram.error import TelegramError
+from telegram.ext import Application
+
+from bot.context import EduConnectApplication
+from bot.i18n import N_, _, use_language
+from bot.services.directors import director_telegram_ids
+
+log = logging.getLogger(__name__)
+
+# (command, description) in menu order.
+DIRECTOR_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("classes", N_("Classes with their pupils, guardians and lights")),
+    ("responsables", N_("Guardians of a class, with their account state")),
+    ("etat", N_("Account statistics and what to do next")),
+    ("export", N_("Download every account as a spreadsheet (CSV)")),
+    ("ecole", N_("Choose the school you are working on")),
+    ("aide", N_("Help: what I can do for you")),
+    ("annuler", N_("Cancel the operation in progress")),
+)
+
+FAMILY_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("start", N_("Welcome and getting started")),
+    ("aide", N_("Help with your EduConnect account")),
+    ("annuler", N_("Cancel the operation in progress")),
+)
+
+# Menu language → Telegram's language_code (None: the menu for every other language).
+MENU_LANGUAGES: tuple[tuple[str, str | None], ...] = (("fr", None), ("en", "en"))
+
+
+def menu(commands: tuple[tuple[str, str], ...], language: str) -> list[BotCommand]:
+    """`commands` with their descriptions translated into `language`."""
+    with use_language(language):
+        return [BotCommand(command, _(description)) for command, description in commands]
+
+
+async def _set_menu(
+    bot: Bot, commands: tuple[tuple[str, str], ...], scope: BotCommandScope
+) -> None:
+    for language, language_code in MENU_LANGUAGES:
+        await bot.set_my_commands(
+            menu(commands, language), scope=scope, language_code=language_code
+        )
+
+
+async def set_family_menu(bot: Bot) -> None:
+    """Give everyone the family menu (the default scope, overridden per director chat)."""
+    await _set_menu(bot, FAMILY_COMMANDS, BotCommandScopeDefault())
+
+
+async def set_director_menu(bot: Bot, chat_id: int) -> bool:
+    """Give a director's private chat the director menu; False if Telegram refused."""
+    try:
+        await _set_menu(bot, DIRECTOR_COMMANDS, BotCommandScopeChat(chat_id))
+    except TelegramError as error:
+        # A chat that no longer exists, or a director who blocked the bot: nothing to fix here.
+        log.warning("could not set a director's command menu (%s)", type(error).__name__)
+        return False
+    return True
+
+
+async def install(application: Application) -> None:
+    """Set the family menu, then the menu of every known director's chat.
+
+    Never raises: a bot without menus is better than a bot that does not start.
+    """
+    try:
+        await set_family_menu(application.bot)
+    except TelegramError as error:
+        log.error("could not set the family command menu (%s)", type(error).__name__)
+    assert isinstance(application, EduConnectApplication)
+    director_ids = await application.db.run(director_telegram_ids)
+    # Sequential on purpose: the rate limiter spaces the calls; a few hundred directors take
+    # seconds, once per start.
+    refused = 0
+    for chat_id in director_ids:
+        if not await set_director_menu(application.bot, chat_id):
+            refused += 1
+    log.info("command menus installed for %d directors (%d refused)", len(director_ids), refused)
