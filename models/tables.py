@@ -69,6 +69,11 @@ class School(SQLModel, table=True):
     name: str
     city: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # The password that opens the PDF letters sent in chat, encrypted with the deployment's
+    # key (the bot needs it back to encrypt each new PDF); None until the director sets it.
+    letter_password_encrypted: str | None = None
+    # How long a PDF carrying passwords stays in the chat before the bot deletes it.
+    letter_retention_hours: int = Field(default=24, sa_column_kwargs={"server_default": "24"})
 
 
 class Director(SQLModel, table=True):
@@ -219,4 +224,99 @@ class BotState(SQLModel, table=True):
     kind: str = Field(sa_column=Column(String(80), primary_key=True))
     key: str = Field(sa_column=Column(String(80), primary_key=True))
     data: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxStatus(enum.StrEnum):
+    """Where an e-mail is in its life: written with the account change, then sent once."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One e-mail to send, written in the same transaction as the change it announces.
+
+    The body may carry a provisional password: it is erased once the message is sent, fails
+    for good or is cancelled, so a password lives in clear only while its e-mail is in flight.
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int | None = Field(default=None, foreign_key="school.id", index=True)
+    account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+    # Groups the messages of one /envoyer, for its progress and summary.
+    batch_id: str | None = Field(default=None, sa_column=Column(String(36), index=True))
+    # What the message is: « credentials_first », « credentials_reminder », « credentials_reset »,
+    # « activation_confirmation »… — decides what happens to the account once it is accepted.
+    kind: str = Field(sa_column=Column(String(40), nullable=False))
+    to_address: str
+    message_id: str = Field(sa_column=Column(String(255), unique=True, nullable=False))
+    body: bytes | None = None
+    status: OutboxStatus = Field(
+        default=OutboxStatus.PENDING,
+        sa_column=_enum_column(OutboxStatus, nullable=False),
+    )
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    claimed_at: datetime | None = None
+    claimed_by: str | None = None
+    sent_at: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class FamilyLinkCode(SQLModel, table=True):
+    """The single-use code behind a letter's bot QR code: links a family's chat to a guardian.
+
+    Only its hash is stored; it expires with the provisional password it was printed beside.
+    """
+
+    __tablename__ = "family_link_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    code_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class FamilyChat(SQLModel, table=True):
+    """A Telegram user linked to a guardian through a letter's code."""
+
+    __tablename__ = "family_chat"
+    __table_args__ = (UniqueConstraint("telegram_user_id", "guardian_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_user_id: int = Field(sa_type=BigInteger, index=True)
+    guardian_id: int = Field(foreign_key="guardian.id", index=True)
+    linked_at: datetime = Field(default_factory=utcnow)
+
+
+class ScheduledDeletion(SQLModel, table=True):
+    """A bot message to delete later (a PDF carrying passwords), kept across restarts."""
+
+    __tablename__ = "scheduled_deletion"
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    message_id: int = Field(sa_type=BigInteger)
+    delete_at: datetime = Field(index=True)
+    done_at: datetime | None = None
+
+
+class AppSetting(SQLModel, table=True):
+    """A small fact the processes share, e.g. the bot's username learnt from Telegram."""
+
+    __tablename__ = "app_setting"
+
+    key: str = Field(sa_column=Column(String(80), primary_key=True))
+    value: str
     updated_at: datetime = Field(default_factory=utcnow)
