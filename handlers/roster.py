@@ -274,7 +274,11 @@ async def receive_file(update: Update, context: BotContext, school: SchoolRef) -
     if len(files) == 2:
         return await _preview(message, context, school, user.id)
     lines = [
-        _("Received « {filename} »: the ONDE « {category} » extraction ({lines} lines).").format(
+        ngettext(
+            "Received « {filename} »: the ONDE « {category} » extraction ({lines} line).",
+            "Received « {filename} »: the ONDE « {category} » extraction ({lines} lines).",
+            info.data_lines,
+        ).format(
             filename=html.escape(filename),
             category=html.escape(category_name(info.kind)),
             lines=format_number(info.data_lines),

@@ -107,7 +107,13 @@ def import_roster(
     if now.utcoffset() is None:
         raise ValueError("`now` must be timezone-aware (UTC)")
     pupils_file, guardians_file = _read_files(files, now)
-    if session.get(School, school_id) is None:
+    # Lock the school's row for the whole import: two imports of the same school at once
+    # (two directors, or the CLI and the bot) run one after the other instead of racing for
+    # the same identifiers. SQLite has a single writer anyway; PostgreSQL honours FOR UPDATE.
+    school = session.execute(
+        select(School).where(col(School.id) == school_id).with_for_update()
+    ).scalar_one_or_none()
+    if school is None:
         raise LookupError(f"no school with id {school_id}")
     extractions = [x for x in (pupils_file, guardians_file) if x is not None]
     tracker = _Progress(progress, sum(x.data_lines for x in extractions))
