@@ -1431,7 +1431,9 @@ class _QuietUvicorn(uvicorn.Server):
 
 
 def _bind_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Protocol IPPROTO_TCP (not 0) so asyncio sets TCP_NODELAY on accepted connections;
+    # without it every long-poll answer waits ~45 ms for Nagle's algorithm.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)

@@ -1,0 +1,66 @@
+"""`python -m bench [import|bot|generate] [options]`: run every benchmark (`make bench`), or one.
+
+python -m bench [--quick] [--no-write]   # both benchmarks, refreshing bench/RESULTS.md
+python -m bench import --help            # the ONDE import (issue « Foundation »)
+python -m bench bot --help               # the bot under load (issue « The bot »)
+python -m bench generate --out DIR [--schools 80 --pupils 250 --seed 2026]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _generate(argv: list[str]) -> int:
+    from bench.district import generate_district
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench generate",
+        description="Write synthetic ONDE extractions (eleves.csv, responsables.csv) per school.",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder to write into")
+    parser.add_argument("--schools", type=int, default=80)
+    parser.add_argument("--pupils", type=int, default=250, help="pupils per school")
+    parser.add_argument("--seed", default="2026")
+    options = parser.parse_args(argv)
+    schools = generate_district(
+        seed=options.seed, schools=options.schools, pupils_per_school=options.pupils
+    )
+    for number, school in enumerate(schools):
+        pupils, _ = school.write(options.out / f"{number:03d}-{school.uai}")
+        print(
+            f"{school.uai}  {school.pupils:>6} pupils  {school.guardians:>6} guardians  "
+            f"{pupils.parent}"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["-h"], ["--help"], ["help"]):
+        print(__doc__)
+        return 0
+    command = args.pop(0) if args and not args[0].startswith("-") else "all"
+    if command == "import":
+        from bench import import_bench
+
+        return import_bench.main(args)
+    if command == "bot":
+        from bench import bot_load
+
+        return bot_load.main(args)
+    if command == "generate":
+        return _generate(args)
+    if command == "all":
+        from bench import bot_load, import_bench
+
+        code = import_bench.main(args)
+        return bot_load.main(args) or code
+    print(f"unknown benchmark {command!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
