@@ -1,8 +1,10 @@
-"""`python -m bench [import|bot|generate] [options]`: run every benchmark (`make bench`), or one.
+"""`python -m bench [import|bot|letters|mail|generate] [options]`: every benchmark, or one.
 
 python -m bench [--quick] [--no-write]   # both benchmarks, refreshing bench/RESULTS.md
 python -m bench import --help            # the ONDE import (issue « Foundation »)
 python -m bench bot --help               # the bot under load (issue « The bot »)
+python -m bench letters --help           # PDF letters (issue « Credential distribution »)
+python -m bench mail --help              # e-mails through the outbox (same issue)
 python -m bench generate --out DIR [--schools 80 --pupils 250 --seed 2026]
 """
 
@@ -51,13 +53,23 @@ def main(argv: list[str] | None = None) -> int:
         from bench import bot_load
 
         return bot_load.main(args)
+    if command == "letters":
+        from bench import letters_bench
+
+        return letters_bench.main(args)
+    if command == "mail":
+        from bench import mail_bench
+
+        return mail_bench.main(args)
     if command == "generate":
         return _generate(args)
     if command == "all":
-        from bench import bot_load, import_bench
+        from bench import bot_load, import_bench, letters_bench, mail_bench
 
-        code = import_bench.main(args)
-        return bot_load.main(args) or code
+        codes = [
+            module.main(args) for module in (import_bench, bot_load, letters_bench, mail_bench)
+        ]
+        return max(codes)
     print(f"unknown benchmark {command!r}\n{__doc__}", file=sys.stderr)
     return 2
 

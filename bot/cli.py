@@ -7,10 +7,12 @@ follow the shell's `LANG`, so scripts and documentation see the same words every
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import os
 import re
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -522,6 +524,509 @@ def _stats_cells(counts: Counts) -> list[str]:
     ]
 
 
+# --- credentials: e-mails and paper letters -----------------------------------------------
+
+if TYPE_CHECKING:
+    from bot.services.distribution import DistributionPreview, PaperLetters
+    from bot.services.outbox import BatchProgress
+    from bot.services.roster import ResolvedScope
+
+ClassesArgument = Annotated[
+    list[str],
+    typer.Argument(
+        help=_("Classes (« CM1 », « CE2-CM1 »), levels (« niveau CM1 »), or « ecole »."),
+        show_default=False,
+    ),
+]
+ResetOption = Annotated[
+    bool,
+    typer.Option(
+        "--reset",
+        help=_(
+            "Draw a new provisional password for accounts already notified (the previous one "
+            "stops working at once). Without it they get a reminder: identifier only."
+        ),
+    ),
+]
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help=_("Go ahead without asking for confirmation."))
+]
+
+
+def _scope_line(resolved: ResolvedScope) -> str:
+    from bot.services.roster import ScopeKind
+
+    numbers = {
+        "pupils": format_number(resolved.pupils),
+        "guardians": format_number(resolved.guardians),
+    }
+    if resolved.scope.kind is ScopeKind.CLASS:
+        return _("Class {label} — pupils: {pupils}, guardians: {guardians}").format(
+            label=resolved.scope.label, **numbers
+        )
+    if resolved.scope.kind is ScopeKind.LEVEL:
+        return _("Level {level} ({classes}) — pupils: {pupils}, guardians: {guardians}").format(
+            level=resolved.scope.label, classes=", ".join(resolved.classes), **numbers
+        )
+    return _("Whole school — pupils: {pupils}, guardians: {guardians}").format(**numbers)
+
+
+def _preview_dict(preview: DistributionPreview) -> dict[str, Any]:
+    return {
+        "scopes": [
+            {
+                "kind": item.scope.kind.value,
+                "label": item.scope.label,
+                "pupils": item.pupils,
+                "guardians": item.guardians,
+            }
+            for item in preview.scopes
+        ],
+        "pupils": preview.pupils,
+        "guardians": preview.guardians,
+        "planned": {kind.value: count for kind, count in preview.counts().items()},
+        "skipped": {reason.value: count for reason, count in preview.skip_counts().items()},
+        "already_queued": preview.already_queued,
+        "accounts": [
+            {
+                "identifier": entry.identifier,
+                "name": entry.name,
+                "state": entry.state.value,
+                "kind": entry.kind.value if entry.kind else None,
+                "channel": entry.channel.value if entry.channel else None,
+                "skipped": entry.skip.value if entry.skip else None,
+            }
+            for entry in preview.entries
+        ],
+    }
+
+
+def _print_preview(console: Console, preview: DistributionPreview, *, title: str) -> None:
+    from bot.services.distribution import KIND_LABELS, SKIP_LABELS
+
+    console.print(title, style="bold")
+    for item in preview.scopes:
+        console.print("  " + _scope_line(item))
+    if len(preview.scopes) > 1:
+        console.print(
+            "  "
+            + _("Together — pupils: {pupils}, guardians: {guardians}").format(
+                pupils=format_number(preview.pupils), guardians=format_number(preview.guardians)
+            )
+        )
+    table = Table(_("Will receive"), _("Guardians"), title_justify="left")
+    for kind, count in preview.counts().items():
+        table.add_row(_(KIND_LABELS[kind]), format_number(count))
+    if preview.counts():
+        console.print(table)
+    skipped = preview.skipped
+    if skipped:
+        listing = Table(
+            _("Guardian"),
+            _("Identifier"),
+            _("Why nothing is sent"),
+            title=_("Skipped: {count}").format(count=format_number(len(skipped))),
+            title_justify="left",
+        )
+        for entry in skipped:
+            assert entry.skip is not None
+            listing.add_row(entry.name, entry.identifier, _(SKIP_LABELS[entry.skip]))
+        console.print(listing)
+    if preview.already_queued:
+        console.print(
+            _(
+                "{count} of them still have an earlier e-mail waiting to be sent: it will be "
+                "replaced by the new one."
+            ).format(count=format_number(preview.already_queued))
+        )
+
+
+def _confirm(question: str, *, yes: bool) -> None:
+    """Go on if `yes` or the operator agrees; else stop, having changed nothing."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ServiceError(_("nothing was done: add --yes to confirm without a terminal."))
+    if not typer.confirm(question, default=False):
+        _stdout().print(_("Nothing was done."))
+        raise typer.Exit(1)
+
+
+def _plan_scopes(function: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call a planning function, turning an unknown class into a sentence naming the known
+    ones (the chat shows them as buttons)."""
+    from bot.services.roster import UnknownClassError
+
+    try:
+        return function(**kwargs)
+    except UnknownClassError as error:
+        raise ServiceError(
+            _("unknown class « {text} ». Classes: {classes}. Levels: {levels}.").format(
+                text=error.text,
+                classes=", ".join(info.label for info in error.classes) or "—",
+                levels=", ".join(error.levels) or "—",
+            )
+        ) from error
+
+
+async def _drain_batch(
+    engine: Engine, settings: Settings, batch_id: str, show: Callable[[BatchProgress], None]
+) -> BatchProgress:
+    """Send the outbox in this process until the batch is done, or only retries are left."""
+    from bot.db import session_scope
+    from bot.services.outbox import OutboxSender, batch_progress
+
+    def progress() -> BatchProgress:
+        with session_scope(engine) as session:
+            return batch_progress(session=session, batch_id=batch_id)
+
+    sender = OutboxSender.from_settings(settings, engine, name="cli")
+    while True:
+        task = asyncio.create_task(sender.drain_once())
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.25)
+            show(await asyncio.to_thread(progress))
+        task.result()
+        current = await asyncio.to_thread(progress)
+        show(current)
+        # Done, or what is left waits for a retry later (the bot or a worker sends it).
+        if current.done or (current.sending == 0 and current.pending <= current.retrying):
+            return current
+        # Rows another sender holds: wait for it, or for its claims to be recovered.
+        await sender.recover()
+        await asyncio.sleep(0.5)
+
+
+@contextmanager
+def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A callback (done, total) drawing a bar on a terminal's stderr, else doing nothing."""
+    console = _stderr()
+    if not console.is_terminal:
+        yield lambda done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), console=console, transient=True
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _failure_dicts(progress: BatchProgress) -> list[dict[str, Any]]:
+    return [
+        {
+            "identifier": failure.identifier,
+            "name": failure.guardian_name,
+            "address": failure.to_address,
+            "reason": failure.reason,
+            "kind": failure.kind.value,
+        }
+        for failure in progress.failures
+    ]
+
+
+def _print_send_summary(console: Console, progress: BatchProgress) -> None:
+    console.print(
+        _("Sent: {sent} — failed: {failed} — waiting for a retry: {waiting}").format(
+            sent=format_number(progress.sent),
+            failed=format_number(progress.failed),
+            waiting=format_number(progress.pending + progress.sending),
+        )
+    )
+    if progress.failures:
+        table = Table(
+            _("Guardian"), _("Identifier"), _("Address"), _("Reason"), title_justify="left"
+        )
+        for failure in progress.failures:
+            table.add_row(
+                failure.guardian_name or "",
+                failure.identifier or "",
+                failure.to_address,
+                failure.reason,
+            )
+        console.print(table)
+    if progress.pending:
+        console.print(
+            _(
+                "The server asked to try again later ({reason}): the bot, or « {program} worker », "
+                "sends them automatically."
+            ).format(reason=progress.last_retry_reason or "—", program=PROG_NAME)
+        )
+
+
+@app.command(
+    "send",
+    help=_(
+        "Send credentials by e-mail to the guardians of classes who have an address: shows "
+        "who gets what, asks for confirmation, then sends (first distribution, reminder, or "
+        "new password with --reset)."
+    ),
+)
+def send_command(
+    uai: UaiArgument,
+    classes: ClassesArgument,
+    reset: ResetOption = False,
+    yes: YesOption = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait",
+            help=_(
+                "Only put the e-mails in the outbox: the running bot, or « educonnect-bot "
+                "worker », sends them."
+            ),
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Send credentials by e-mail to the guardians of classes who have an address."""
+    from bot.db import session_scope
+    from bot.services.distribution import plan_email_distribution, start_email_distribution
+    from bot.services.family import known_bot_username
+    from bot.services.schools import get_school_by_uai
+
+    settings = get_settings()
+    console = _stdout()
+    with _database() as engine:
+        with session_scope(engine) as session:
+            school = get_school_by_uai(session, uai)
+            assert school.id is not None
+            school_id, school_json = school.id, {"uai": school.uai, "name": school.name}
+            school_label = f"{school.name} ({school.uai})"
+            preview = _plan_scopes(
+                plan_email_distribution,
+                session=session,
+                school_id=school_id,
+                scope_tokens=classes,
+                reset=reset,
+            )
+        result: dict[str, Any] = {"school": school_json, "plan": _preview_dict(preview)}
+        if not as_json:
+            _print_preview(
+                console, preview, title=_("E-mails — {school}").format(school=school_label)
+            )
+        count = len(preview.planned)
+        if not count:
+            if as_json:
+                _print_json(result | {"batch_id": None})
+            else:
+                console.print(_("Nobody to send an e-mail to."))
+            return
+        if as_json and not yes:
+            _print_json(result | {"batch_id": None})
+        _confirm(
+            ngettext("Send {count} e-mail?", "Send {count} e-mails?", count).format(
+                count=format_number(count)
+            ),
+            yes=yes,
+        )
+        with session_scope(engine) as session:
+            batch_id = start_email_distribution(
+                session=session,
+                school_id=school_id,
+                preview_or_account_ids=preview,
+                reset=reset,
+                actor=_operator(),
+                bot_username=known_bot_username(session=session),
+                portal_url=settings.portal_url,
+                mail_from=settings.mail_from,
+            )
+        result["batch_id"] = batch_id
+        if no_wait:
+            if as_json:
+                _print_json(result | {"queued": count})
+                return
+            console.print(
+                ngettext(
+                    "{count} e-mail is in the outbox (batch {batch}): the bot or « {program} "
+                    "worker » sends it.",
+                    "{count} e-mails are in the outbox (batch {batch}): the bot or « {program} "
+                    "worker » sends them.",
+                    count,
+                ).format(count=format_number(count), batch=batch_id, program=PROG_NAME)
+            )
+            return
+        with _progress_bar(_("Sending")) as advance:
+
+            def show(progress: BatchProgress) -> None:
+                advance(progress.sent + progress.failed + progress.cancelled, progress.total)
+
+            progress = asyncio.run(_drain_batch(engine, settings, batch_id, show))
+    if as_json:
+        _print_json(
+            result
+            | {
+                "sent": progress.sent,
+                "failed": _failure_dicts(progress),
+                "waiting": progress.pending + progress.sending,
+                "cancelled": progress.cancelled,
+            }
+        )
+        return
+    _print_send_summary(console, progress)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path`, readable by its owner only (0600), even if it existed."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(data)
+
+
+def _write_letters(
+    paper: PaperLetters, *, output: Path | None, folder: Path | None, archive: Path | None
+) -> list[str]:
+    """Write the combined PDF and/or the individual documents; the paths written."""
+    from bot.services.letters import zip_letters
+
+    written: list[str] = []
+    if output is not None:
+        _write_private(output, paper.pdf)
+        written.append(str(output))
+    if folder is not None or archive is not None:
+        documents = paper.individual_documents()
+        if folder is not None:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for name, content in documents:
+                _write_private(folder / name, content)
+            written.append(str(folder))
+        if archive is not None:
+            _write_private(archive, zip_letters(documents))
+            written.append(str(archive))
+    return written
+
+
+@app.command(
+    "letters",
+    help=_(
+        "Print credential letters (PDF, one page per guardian) for the guardians of classes "
+        "without an e-mail address (everyone with --tous), and record them as notified on "
+        "paper."
+    )
+    + "\n\n"
+    + _(
+        "The files are not encrypted — they are for your own printer — and only you can read "
+        "them (mode 600): they carry passwords. Delete them once printed."
+    ),
+)
+def letters_command(
+    uai: UaiArgument,
+    classes: ClassesArgument,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help=_("The combined PDF to write, for printing.")),
+    ] = None,
+    everyone: Annotated[
+        bool,
+        typer.Option("--tous", help=_("Everyone in the classes, e-mail address or not.")),
+    ] = False,
+    individual: Annotated[
+        Path | None,
+        typer.Option(
+            "--individual",
+            help=_("A folder to write one PDF per guardian into."),
+            show_default=False,
+        ),
+    ] = None,
+    archive: Annotated[
+        Path | None,
+        typer.Option("--zip", help=_("A ZIP file of one PDF per guardian."), show_default=False),
+    ] = None,
+    reset: ResetOption = False,
+    yes: YesOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Print credential letters for the guardians of classes."""
+    from bot.db import session_scope
+    from bot.services.distribution import plan_paper_letters, prepare_paper_letters
+    from bot.services.family import known_bot_username
+    from bot.services.schools import get_school_by_uai
+
+    if output is None and individual is None and archive is None:
+        raise ServiceError(
+            _("say where to write the letters: -o file.pdf, --individual FOLDER or --zip file.zip.")
+        )
+    for target in (output, archive):
+        if target is not None and not target.parent.is_dir():
+            raise ServiceError(
+                _("the folder « {folder} » does not exist.").format(folder=target.parent)
+            )
+    settings = get_settings()
+    console = _stdout()
+    with _database() as engine:
+        with session_scope(engine) as session:
+            school = get_school_by_uai(session, uai)
+            assert school.id is not None
+            school_id, school_json = school.id, {"uai": school.uai, "name": school.name}
+            school_label = f"{school.name} ({school.uai})"
+            preview = _plan_scopes(
+                plan_paper_letters,
+                session=session,
+                school_id=school_id,
+                scope_tokens=classes,
+                include_all=everyone,
+                reset=reset,
+            )
+        result: dict[str, Any] = {"school": school_json, "plan": _preview_dict(preview)}
+        if not as_json:
+            _print_preview(
+                console, preview, title=_("Paper letters — {school}").format(school=school_label)
+            )
+        count = len(preview.planned)
+        if not count:
+            if as_json:
+                _print_json(result | {"letters": 0, "files": []})
+            else:
+                console.print(_("No letter to print."))
+            return
+        if as_json and not yes:
+            _print_json(result | {"letters": 0, "files": []})
+        _confirm(
+            ngettext(
+                "Print {count} letter and record it as delivered?",
+                "Print {count} letters and record them as delivered?",
+                count,
+            ).format(count=format_number(count)),
+            yes=yes,
+        )
+        with _progress_bar(_("Letters")) as advance, session_scope(engine) as session:
+            paper = prepare_paper_letters(
+                session=session,
+                school_id=school_id,
+                preview_or_account_ids=preview,
+                include_all=everyone,
+                reset=reset,
+                actor=_operator(),
+                bot_username=known_bot_username(session=session),
+                portal_url=settings.portal_url,
+                progress=advance,
+            )
+            # Inside the transaction: if a file cannot be written, nothing is recorded.
+            written = _write_letters(paper, output=output, folder=individual, archive=archive)
+    if as_json:
+        _print_json(
+            result
+            | {
+                "letters": paper.count,
+                "kinds": {kind.value: n for kind, n in paper.counts().items()},
+                "files": written,
+            }
+        )
+        return
+    console.print(
+        ngettext(
+            "{count} letter printed, recorded as delivered on paper.",
+            "{count} letters printed, recorded as delivered on paper.",
+            paper.count,
+        ).format(count=format_number(paper.count))
+    )
+    for path in written:
+        console.print(_("Written: {path}").format(path=path))
+    console.print(_("These files carry passwords and are not encrypted: delete them once printed."))
+
+
 # --- database -----------------------------------------------------------------------------
 
 
@@ -593,6 +1098,63 @@ def run_command(
     code = run_bot(get_settings(), sandbox=sandbox, demo=demo, samples=samples, reset=reset)
     if code:
         raise typer.Exit(code)
+
+
+# --- the outbox worker --------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from bot.services.outbox import OutboxSender
+
+
+@app.command(
+    "worker",
+    help=_(
+        "Send the e-mails waiting in the outbox, without the bot, until Ctrl-C. Several "
+        "workers, on several machines, can share one PostgreSQL database."
+    ),
+)
+def worker_command(
+    once: Annotated[
+        bool, typer.Option("--once", help=_("Send what is due now, then stop."))
+    ] = False,
+) -> None:
+    """Send the e-mails waiting in the outbox, without the bot."""
+    from bot.runner import configure_logging
+    from bot.services.outbox import OutboxSender
+
+    settings = get_settings()
+    with _database() as engine:
+        configure_logging(settings)  # after the schema upgrade: Alembic's lines are noise here
+        sender = OutboxSender.from_settings(settings, engine, name="worker")
+        _stderr().print(
+            _("Outbox worker {worker}: the e-mails go to {destination}.").format(
+                worker=sender.worker_id, destination=sender.transport.description
+            )
+        )
+        if once:
+            sent = asyncio.run(_send_due(sender))
+            _stdout().print(
+                ngettext("{count} e-mail sent.", "{count} e-mails sent.", sent).format(
+                    count=format_number(sent)
+                )
+            )
+            return
+        asyncio.run(_run_worker(sender))
+    _stderr().print(_("Outbox worker stopped."))
+
+
+async def _send_due(sender: OutboxSender) -> int:
+    await sender.recover()
+    return await sender.drain_once()
+
+
+async def _run_worker(sender: OutboxSender) -> None:
+    """Run the sender until SIGINT or SIGTERM, then let the message in flight finish."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await sender.run_forever(stop)
 
 
 # --- entry point --------------------------------------------------------------------------

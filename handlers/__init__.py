@@ -14,7 +14,7 @@ from telegram import Update
 from telegram.error import NetworkError, TelegramError
 from telegram.ext import Application, BaseHandler
 
-from bot.context import BotContext
+from bot.context import BotContext, EduConnectApplication
 from bot.i18n import _, negotiate_language, set_language
 
 log = logging.getLogger(__name__)
@@ -22,11 +22,36 @@ log = logging.getLogger(__name__)
 
 def _feature_modules() -> list[object]:
     # Imported here so that importing `handlers` stays cheap and free of cycles.
-    from handlers import classes, export, guardians, roster, school, start, status
+    from handlers import (
+        classes,
+        deletions,
+        distribution,
+        export,
+        guardians,
+        letters,
+        roster,
+        school,
+        start,
+        status,
+    )
     from handlers import help as help_
 
     # Features with conversations go first, so their steps win over plain commands.
-    return [start, roster, school, classes, guardians, status, export, help_]
+    # (letters holds the conversation of /envoyer, /relancer and /pdf; distribution and
+    # deletions only start background work.)
+    return [
+        start,
+        roster,
+        letters,
+        distribution,
+        deletions,
+        school,
+        classes,
+        guardians,
+        status,
+        export,
+        help_,
+    ]
 
 
 def register(application: Application) -> None:
@@ -35,6 +60,11 @@ def register(application: Application) -> None:
         handlers: list[BaseHandler] = getattr(module, "HANDLERS", [])
         for handler in handlers:
             application.add_handler(handler)
+        # Background work that must outlive a restart (PTB does not persist jobs): each
+        # feature's `setup(application)` re-creates it from the database.
+        setup = getattr(module, "setup", None)
+        if callable(setup):
+            setup(application)
     # Last of all, in the same group: they answer only what no feature took (a global /annuler,
     # unknown commands, stray text). In a later group they would also answer every message a
     # conversation step had already handled.
@@ -108,7 +138,11 @@ async def on_error(update: object, context: BotContext) -> None:
 
 
 async def install_command_menus(application: Application) -> None:
-    """Give directors and families their own command menus (setMyCommands per scope)."""
+    """Give directors and families their own command menus (setMyCommands per scope), and keep
+    the bot's username for the letters' deep links (the CLI prints letters too)."""
+    from bot.services.family import remember_bot_username
     from handlers import menus
 
     await menus.install(application)
+    if isinstance(application, EduConnectApplication):
+        await application.db.run(remember_bot_username, username=application.bot.username)

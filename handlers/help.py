@@ -23,6 +23,21 @@ DIRECTOR_HELP_LINES: tuple[str, ...] = (
         "/responsables <code>CM1</code> — the guardians of a class or level "
         "(<code>ecole</code> for the whole school), with their identifier and account state."
     ),
+    N_(
+        "/envoyer <code>CM1</code> — send the credentials by e-mail to the guardians of a class "
+        "(several classes, or <code>ecole</code>): a preview first, then a live progress and a "
+        "summary."
+    ),
+    N_(
+        "/pdf <code>CM1</code> — the letters to print for the guardians without an e-mail "
+        "address (<code>tous</code>: everyone), in a PDF protected by your document password. "
+        "<code>/pdf motdepasse</code> changes that password, <code>/pdf conservation</code> how "
+        "long the PDFs stay in this chat."
+    ),
+    N_(
+        "/relancer — remind the guardians notified but not activated yet (a class, or the whole "
+        "school), keeping their password or giving a new one."
+    ),
     N_("/etat — account statistics per class and level, and what to do next."),
     N_("/export — a spreadsheet (CSV) of every account, without any password."),
     N_("/ecole — choose the school you are working on, if you direct several."),

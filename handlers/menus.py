@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 DIRECTOR_COMMANDS: tuple[tuple[str, str], ...] = (
     ("classes", N_("Classes with their pupils, guardians and lights")),
     ("responsables", N_("Guardians of a class, with their account state")),
+    ("envoyer", N_("Send the credentials by e-mail")),
+    ("pdf", N_("Letters to print (PDF)")),
+    ("relancer", N_("Remind the guardians not activated yet")),
     ("etat", N_("Account statistics and what to do next")),
     ("export", N_("Download every account as a spreadsheet (CSV)")),
     ("ecole", N_("Choose the school you are working on")),

@@ -1,8 +1,9 @@
 """/start: welcome, and redeem the code a deep link or a letter carries (`/start <code>`).
 
-A code is tried as each kind of code in turn (`CODE_REDEEMERS`): today a director invitation;
-the family-link codes printed on letters will be the next kind. Failed attempts are counted per
-user in `user_data` (persisted, so a restart does not reset them) and throttled.
+A code is tried as each kind of code in turn (`CODE_REDEEMERS`): a director invitation, then
+the family-link code printed on a letter (which links the family's chat to its guardian). Failed
+attempts are counted per user in `user_data` (persisted, so a restart does not reset them) and
+throttled.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import html
 import math
 import time
 from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo
 
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot.context import BotContext
-from bot.i18n import _, ngettext
+from bot.i18n import _, current_language, format_date, negotiate_language, ngettext, use_language
 from bot.services.directors import redeem_director_invitation
+from bot.services.family import FamilyLinkError, LinkedGuardian, LinkRefusal, redeem_link_code
+from bot.services.roster import STATE_LIGHTS, state_label
 from bot.services.schools import (
     InvitationAlreadyUsedError,
     InvitationExpiredError,
@@ -26,6 +30,7 @@ from bot.services.schools import (
 )
 from handlers import menus
 from handlers.access import SchoolRef, chosen_school, director_schools, set_current_school
+from models import AccountState
 
 # At most this many failed codes per user within the window; then wait until the oldest ages out.
 MAX_FAILED_CODES = 5
@@ -143,10 +148,106 @@ async def redeem_invitation_code(update: Update, context: BotContext, code: str)
     return CodeOutcome.ACCEPTED
 
 
+# --- family-link codes (the bot QR code of a letter) ----------------------------------------
+
+
+def _link_refusal(reason: LinkRefusal) -> str:
+    if reason is LinkRefusal.USED:
+        return _(
+            "This code has already been used to link another Telegram account: each code works "
+            "only once. If it was not you, tell the school, which can send you a new letter."
+        )
+    if reason is LinkRefusal.SUPERSEDED:
+        return _(
+            "This code comes from an older letter: a newer letter or e-mail was sent to you "
+            "since. Use the code of the most recent one."
+        )
+    if reason is LinkRefusal.DEACTIVATED:
+        return _(
+            "This account is no longer active: the school no longer lists a child of yours. If "
+            "this is a mistake, please contact the school."
+        )
+    return _(
+        "This code has expired, like the provisional password of the same letter. Ask the "
+        "school for a new letter."
+    )
+
+
+def _family_next_step(linked: LinkedGuardian, portal_url: str, tz: ZoneInfo) -> str:
+    portal = html.escape(portal_url)
+    if linked.state == AccountState.ACTIVATED:
+        return _(
+            "<b>All set:</b> your account is activated. Log in at {portal} with your identifier "
+            "and the password you chose."
+        ).format(portal=portal)
+    if linked.state == AccountState.ACTIVATING:
+        return _(
+            "<b>Next step:</b> open the e-mail we sent to confirm your address and click its "
+            "confirmation link: your account is then activated."
+        )
+    step = _(
+        "<b>Next step:</b> go to {portal} and log in with your identifier <code>{identifier}"
+        "</code> and the provisional password written on your letter or e-mail. You will then "
+        "choose your own password."
+    ).format(portal=portal, identifier=html.escape(linked.identifier))
+    if linked.provisional_expires_at is not None:
+        expiry = _("The provisional password is valid until {date}.").format(
+            date=format_date(linked.provisional_expires_at, tz=tz)
+        )
+        step = f"{step}\n{expiry}"
+    return step
+
+
+def _family_linked(linked: LinkedGuardian, portal_url: str, tz: ZoneInfo) -> str:
+    name = html.escape(f"{linked.first_name} {linked.last_name.upper()}".strip())
+    school = html.escape(linked.school_name)
+    if linked.already_linked:
+        intro = _("This chat is already linked to the EduConnect account of {name} ({school}).")
+    else:
+        intro = _("Done! This chat is now linked to the EduConnect account of {name} ({school}).")
+    state = _("Account state: {light} {label}").format(
+        light=STATE_LIGHTS[linked.state], label=html.escape(state_label(linked.state))
+    )
+    lines = [
+        intro.format(name=name, school=school),
+        "",
+        state,
+        _family_next_step(linked, portal_url, tz),
+    ]
+    lines += [
+        "",
+        _(
+            "I will never ask for your password, and never show one here. /aide lists what I "
+            "can do."
+        ),
+    ]
+    return "\n".join(lines)
+
+
+async def redeem_family_code(update: Update, context: BotContext, code: str) -> CodeOutcome:
+    """Link the family's chat to the guardian whose letter carries `code`."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return CodeOutcome.NOT_MINE
+    try:
+        linked = await context.db.run(redeem_link_code, code=code, telegram_user_id=user.id)
+    except FamilyLinkError as error:
+        if error.reason is LinkRefusal.UNKNOWN:
+            return CodeOutcome.NOT_MINE
+        await message.reply_text(_link_refusal(error.reason))
+        return CodeOutcome.REFUSED
+    # The user's own choice or Telegram's language first; else the one the school knows.
+    chosen = (context.user_data or {}).get("language") or user.language_code
+    language = current_language() if chosen or not linked.language else linked.language
+    with use_language(negotiate_language(language)):
+        text = _family_linked(linked, context.settings.portal_url, context.settings.tz)
+    await message.reply_text(text)
+    return CodeOutcome.ACCEPTED
+
+
 # The kinds of code `/start <code>` accepts, tried in order. A redeemer answers NOT_MINE for a
-# code it does not know, so the next kind gets its chance; the family-link codes of the letters
-# join this list when they exist.
-CODE_REDEEMERS: list[CodeRedeemer] = [redeem_invitation_code]
+# code it does not know, so the next kind gets its chance.
+CODE_REDEEMERS: list[CodeRedeemer] = [redeem_invitation_code, redeem_family_code]
 
 
 async def redeem_start_code(update: Update, context: BotContext, code: str) -> None:

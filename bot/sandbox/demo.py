@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from bot.i18n import N_, _, format_number
 from bot.services.errors import ServiceError
 from bot.services.schools import UnknownSchoolError, add_school, create_invitation
 from bot.services.schools import get_school_by_uai as _get_school_by_uai
@@ -47,16 +48,17 @@ class DemoPerson:
 
     first_name: str
     last_name: str
-    role: str
+    # The label with the persona's role, translated when shown (see `label`).
+    label_template: str
 
     @property
     def label(self) -> str:
         """« Claire Martin (directrice) »."""
-        return f"{self.first_name} {self.last_name} ({self.role})"
+        return _(self.label_template).format(first_name=self.first_name, last_name=self.last_name)
 
 
-DIRECTOR = DemoPerson("Claire", "Martin", "directrice")
-FAMILY = DemoPerson("Léa", "Dubois", "famille")
+DIRECTOR = DemoPerson("Claire", "Martin", N_("{first_name} {last_name} (director)"))
+FAMILY = DemoPerson("Léa", "Dubois", N_("{first_name} {last_name} (family)"))
 
 
 @dataclass(frozen=True)
@@ -137,10 +139,23 @@ def find_samples(explicit: Path | None, *, required: bool) -> Path | None:
             return folder
     if not required:
         return None
-    where = " ni ".join(str(c) for c in candidates)
+    if len(candidates) == 1:
+        not_found = _(
+            "sample ONDE extractions not found ({files}) in {folder}: give their folder with "
+            "--samples or the variable {variable}."
+        )
+    else:
+        not_found = _(
+            "sample ONDE extractions not found ({files}) in {folder} nor in {other_folder}: "
+            "give their folder with --samples or the variable {variable}."
+        )
     raise SandboxError(
-        f"extractions ONDE d'exemple introuvables ({', '.join(SAMPLE_FILES)}) dans {where} : "
-        f"indiquez leur dossier avec --samples ou la variable {SAMPLES_ENV}."
+        not_found.format(
+            files=", ".join(SAMPLE_FILES),
+            folder=candidates[0],
+            other_folder=candidates[-1],
+            variable=SAMPLES_ENV,
+        )
     )
 
 
@@ -152,10 +167,14 @@ async def welcome_director(view: ChatView) -> None:
         directs_school, telegram_user_id=director.user.id, school_id=sandbox.school_id
     )
     if already:
-        view.note(f"{director.label} dirige déjà {sandbox.school_title}.")
+        view.note(
+            _("{persona} already runs {school}.").format(
+                persona=director.label, school=sandbox.school_title
+            )
+        )
         return
     if not await _redeem_invitation(view):
-        view.note("(le bot n'a pas répondu à l'invitation)", "yellow")
+        view.note(_("(the bot did not answer the invitation)"), "yellow")
 
 
 async def _redeem_invitation(view: ChatView) -> bool:
@@ -163,9 +182,14 @@ async def _redeem_invitation(view: ChatView) -> bool:
     sandbox = view.sandbox
     code = await sandbox.run_service(invite_director, school_id=sandbox.school_id)
     view.note(
-        f"L'opérateur invite {DIRECTOR.first_name} {DIRECTOR.last_name} à diriger "
-        f"{sandbox.school_title} (educonnect-bot director invite {DEMO_UAI}) ; elle envoie le "
-        "code au bot."
+        _(
+            "The operator invites {name} to run {school} ({command}); she sends the code to "
+            "the bot."
+        ).format(
+            name=f"{DIRECTOR.first_name} {DIRECTOR.last_name}",
+            school=sandbox.school_title,
+            command=f"educonnect-bot director invite {DEMO_UAI}",
+        )
     )
     return await view.say(f"/start {code}", sandbox.director)
 
@@ -180,7 +204,7 @@ async def play_demo(view: ChatView, *, samples: Path, database: Path) -> int:
         await _play(view, samples=samples, database=database)
     except _DemoFailed as failure:
         view.console.file.flush()
-        print(f"Erreur : {failure}", file=sys.stderr)
+        print(_("Error: {message}").format(message=failure), file=sys.stderr)
         return 1
     return 0
 
@@ -189,43 +213,74 @@ async def _play(view: ChatView, *, samples: Path, database: Path) -> None:
     sandbox = view.sandbox
     director = sandbox.director
     view.note(
-        f"Démonstration du bac à sable EduConnect (hors ligne : aucun TELEGRAM_BOT_TOKEN). "
-        f"École : {sandbox.school_title}, {DEMO_CITY}. Base de démonstration : {database}.",
+        _(
+            "EduConnect sandbox demonstration (offline: no TELEGRAM_BOT_TOKEN). School: "
+            "{school}, {city}. Demonstration database: {database}."
+        ).format(school=sandbox.school_title, city=DEMO_CITY, database=database),
         "bold",
     )
 
-    await _step(_redeem_invitation(view), "l'invitation « /start »")
+    await _step(
+        _redeem_invitation(view),
+        _("the bot did not answer the invitation « /start » (see sandbox.log)."),
+    )
 
     for name in SAMPLE_FILES:
-        await _step(view.upload(samples / name, director), f"l'envoi de {name}")
+        await _step(
+            view.upload(samples / name, director),
+            _("the bot did not answer the sending of {filename} (see sandbox.log).").format(
+                filename=name
+            ),
+        )
 
     button = _import_button(view)
     if button is None:
-        labels = ", ".join(f"« {b.text} »" for b in view.buttons(director)) or "aucun"
-        raise _DemoFailed(
-            f"après l'envoi des deux extractions, le bot ne propose pas d'importer "
-            f"(boutons : {labels})."
-        )
-    await _step(view.press(button, director), "la confirmation de l'import")
+        labels = ", ".join(f"« {b.text} »" for b in view.buttons(director))
+        if labels:
+            no_import = _(
+                "after the two extractions were sent, the bot does not offer to import "
+                "(buttons: {labels})."
+            )
+        else:
+            no_import = _(
+                "after the two extractions were sent, the bot does not offer to import "
+                "(buttons: none)."
+            )
+        raise _DemoFailed(no_import.format(labels=labels))
+    await _step(
+        view.press(button, director),
+        _("the bot did not answer the import confirmation (see sandbox.log)."),
+    )
 
     summary = await sandbox.run_service(school_summary, school_id=sandbox.school_id)
     if summary.pupils == 0:
-        raise _DemoFailed("l'import n'a enregistré aucun élève dans la base de démonstration.")
+        raise _DemoFailed(_("the import recorded no pupil in the demonstration database."))
 
     for command in DEMO_COMMANDS:
-        await _step(view.say(command, director), f"« {command} »")
+        await _step(
+            view.say(command, director),
+            _("the bot did not answer « {command} » (see sandbox.log).").format(command=command),
+        )
 
     view.note(
-        f"Dans la base : {summary.classes} classes, {summary.pupils} élèves, "
-        f"{summary.accounts} comptes responsables pour {sandbox.school_title}. "
-        f"Fin de la démonstration ; « make run » dans un terminal ouvre la conversation.",
+        _(
+            "In the database: {classes} classes, {pupils} pupils, {accounts} guardian accounts "
+            "for {school}. End of the demonstration; « make run » in a terminal opens the "
+            "conversation."
+        ).format(
+            classes=format_number(summary.classes),
+            pupils=format_number(summary.pupils),
+            accounts=format_number(summary.accounts),
+            school=sandbox.school_title,
+        ),
         "bold",
     )
 
 
-async def _step(action: Coroutine[Any, Any, bool], what: str) -> None:
+async def _step(action: Coroutine[Any, Any, bool], failure: str) -> None:
+    """Run one step of the demo; `failure` is what to say if the bot does not answer."""
     if not await action:
-        raise _DemoFailed(f"le bot n'a pas répondu à {what} (voir sandbox.log).")
+        raise _DemoFailed(failure)
 
 
 def _is_cancel(button: Button) -> bool:

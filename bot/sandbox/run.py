@@ -26,6 +26,7 @@ from telegram import Update
 
 from bot.config import Settings
 from bot.context import EduConnectApplication
+from bot.i18n import _, current_language, ngettext, use_language
 from bot.sandbox.botapi import BotApiServer, CallbackAnswer, CallbackRef, SandboxUser
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ async def open_sandbox(settings: Settings, database: Path) -> AsyncIterator[Sand
     from bot.sandbox.demo import DIRECTOR, FAMILY, ensure_demo_school
 
     async with BotApiServer(
-        bot_username="educonnect_sandbox_bot", bot_first_name="EduConnect (bac à sable)"
+        bot_username="educonnect_sandbox_bot", bot_first_name=_("EduConnect (sandbox)")
     ) as server:
         engine = make_engine(f"sqlite:///{database}")
         try:
@@ -328,41 +329,70 @@ async def _main(
 
     console = make_console()
     data_dir = settings.data_dir.resolve()
+    # The sandbox speaks the language it started in (French, from the CLI), whatever the
+    # language of the update, task or thread that logs an error.
+    language = current_language()
     async with open_sandbox(settings, database) as sandbox:
         view = ChatView(sandbox, console, data_dir / DOWNLOADS_FOLDER)
 
         def tell(record: logging.LogRecord) -> None:
-            view.note(
-                f"⚠ le bot a rencontré une erreur ({record.getMessage()[:120]}) — "
-                f"détail dans {data_dir / LOG_FILE}",
-                "bold red",
-            )
+            with use_language(language):
+                view.note(
+                    _("⚠ the bot ran into an error ({error}) — details in {log}").format(
+                        error=record.getMessage()[:120], log=data_dir / LOG_FILE
+                    ),
+                    "bold red",
+                )
 
         errors.on_error = tell
         body: Coroutine[Any, Any, int]
         if interactive:
             view.note(
-                "Bac à sable EduConnect, hors ligne : aucun TELEGRAM_BOT_TOKEN n'est défini. "
-                f"École de démonstration : {sandbox.school_title}. Base : {database}.",
+                _(
+                    "EduConnect sandbox, offline: no TELEGRAM_BOT_TOKEN is set. Demo school: "
+                    "{school}. Database: {database}."
+                ).format(school=sandbox.school_title, database=database),
                 "bold",
             )
-            console.print(HELP)
+            view.note(_portal_banner(sandbox), "bold")
+            console.print(_(HELP))
             body = _interactive(view, samples)
         else:
             body = play_demo(view, samples=_required(samples), database=database)
         code = await _until_stopped(body)
         if code is None:
-            view.note("Arrêt demandé : le bac à sable s'arrête.")
+            view.note(_("Stop requested: the sandbox is stopping."))
             # Stopping is how a chat ends; a demo cut short did not show everything.
             return 0 if interactive else 130
         if not interactive and code == 0 and errors.count:
-            print(
-                f"Erreur : le bot a journalisé {errors.count} erreur(s) pendant la "
-                f"démonstration ; détail dans {data_dir / LOG_FILE}.",
-                file=sys.stderr,
-            )
+            logged = ngettext(
+                "the bot logged {count} error during the demonstration; details in {log}.",
+                "the bot logged {count} errors during the demonstration; details in {log}.",
+                errors.count,
+            ).format(count=errors.count, log=data_dir / LOG_FILE)
+            print(_("Error: {message}").format(message=logged), file=sys.stderr)
             return 1
         return code
+
+
+def _portal_banner(sandbox: Sandbox) -> str:
+    """Where the activation portal of this sandbox answers (the letters point there)."""
+    from bot.app import running_portal
+    from bot.services.mail_transport import maildir_path
+
+    settings = sandbox.settings
+    portal = running_portal(sandbox.application)
+    if portal is None:
+        log_file = settings.data_dir.resolve() / LOG_FILE
+        return _(
+            "Activation portal unavailable: the address {address} is taken (PORTAL_BIND); "
+            "details in {log}."
+        ).format(address=settings.portal_bind, log=log_file)
+    mail = settings.smtp_host or str(maildir_path(settings))
+    return _(
+        "Activation portal: {url} (listening on {local_url}). The letters and the e-mails "
+        "point there; the e-mails go to {mail}."
+    ).format(url=settings.portal_url, local_url=portal.local_url, mail=mail)
 
 
 async def _until_stopped(body: Coroutine[Any, Any, int]) -> int | None:

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from rich.console import Console, RenderableType
 from rich.text import Text
 
+from bot.i18n import N_, _, format_number, ngettext
 from bot.sandbox.botapi import Button, CallbackRef, ChatEvent, ChatMessage
 from bot.sandbox.run import Persona, Sandbox
 
@@ -46,16 +47,18 @@ REPLY_TIMEOUT = 60.0
 QUIET_PERIOD = 0.3
 _UNSAFE_FILENAME = re.compile(r"[^\w.,()+@=-]+")
 
-HELP = """\
-Tapez un message ou une commande comme dans Telegram (/aide, /classes, /etat…).
-Un chiffre appuie sur le bouton numéroté du dernier message : [1] Importer → tapez 1.
-Commandes du terminal :
-  :directeur                 parler en tant que directrice de l'école de démonstration
-  :famille                   parler en tant que famille (un autre compte Telegram)
-  :envoyer-fichier CHEMIN    envoyer un fichier au bot (alias : :upload)
-  :exemples                  envoyer les deux extractions ONDE d'exemple
-  :aide                      cette aide
-  :quitter                   quitter (ou Ctrl-D, Ctrl-C)"""
+# Translated when shown: `_(HELP)`.
+HELP = N_(
+    "Type a message or a command as in Telegram (/aide, /classes, /etat…).\n"
+    "A digit presses the numbered button of the last message: [1] Importer → type 1.\n"
+    "Terminal commands:\n"
+    "  :directeur                 speak as the director of the demo school\n"
+    "  :famille                   speak as a family (another Telegram account)\n"
+    "  :envoyer-fichier PATH      send a file to the bot (alias: :upload)\n"
+    "  :exemples                  send the two sample ONDE extractions\n"
+    "  :aide                      this help\n"
+    "  :quitter                   quit (or Ctrl-D, Ctrl-C)"
+)
 
 
 def make_console(file: TextIO | None = None) -> Console:
@@ -100,8 +103,8 @@ def render_formatted(text: str, entities: Sequence[Any]) -> Text:
 
 def _size(size: int) -> str:
     if size < 1024:
-        return f"{size} octets"
-    return f"{size / 1024:.0f} Ko".replace(".", ",")
+        return ngettext("{size} byte", "{size} bytes", size).format(size=format_number(size))
+    return _("{size} KB").format(size=format_number(round(size / 1024)))
 
 
 @dataclass
@@ -159,7 +162,8 @@ class ChatView:
         message = event.message
         who = f"EduConnect → {persona.label}"
         if event.kind == "deleted":
-            self._print(Text(f"✂ {who} : message {message.message_id} supprimé", style="dim"))
+            deleted = _("✂ {who}: message {message_id} deleted")
+            self._print(Text(deleted.format(who=who, message_id=message.message_id), style="dim"))
             self._forget_keyboard(persona, message.message_id)
             return
         key = (persona.user.id, message.message_id)
@@ -169,13 +173,14 @@ class ChatView:
             # Only the buttons changed (often: removed once pressed); the text is on screen.
             buttons = self._number_buttons(persona, message)
             if buttons is None:
-                self._print(Text(f"✎ {who} : boutons retirés du message", style="dim"))
+                removed = _("✎ {who}: buttons removed from the message").format(who=who)
+                self._print(Text(removed, style="dim"))
             else:
-                header = Text(f"✎ {who} : nouveaux boutons", style="bold magenta")
+                header = Text(_("✎ {who}: new buttons").format(who=who), style="bold magenta")
                 self._print(Text("\n").join([header, self._indent(buttons)]), wrapped=True)
             return
-        title = "✎ message modifié" if event.kind == "edited" else "🤖"
-        header = Text(f"{title} {who}", style="bold magenta")
+        title = _("✎ edited message {who}") if event.kind == "edited" else "🤖 {who}"
+        header = Text(title.format(who=who), style="bold magenta")
         body = render_formatted(
             message.text if message.text is not None else message.caption or "",
             message.entities if message.text is not None else message.caption_entities,
@@ -194,7 +199,8 @@ class ChatView:
             parts.append(self._indent(buttons))
         if message.reply_keyboard:
             keys = "  ".join(f"[{label}]" for row in message.reply_keyboard for label in row)
-            parts.append(self._indent(Text(f"clavier : {keys}", style="dim")))
+            keyboard = _("keyboard: {keys}").format(keys=keys)
+            parts.append(self._indent(Text(keyboard, style="dim")))
         self._print(Text("\n").join(parts), wrapped=True)
 
     def _indent(self, text: Text, margin: int = 2, *, wrap: bool = True) -> Text:
@@ -241,7 +247,11 @@ class ChatView:
             path = _unused_path(self.downloads, _UNSAFE_FILENAME.sub("_", name).strip("._") or "x")
             path.write_bytes(stored.data)
             self._saved[stored.file_unique_id] = path
-        return f"{stored.filename or 'photo'} ({_size(stored.size)}) enregistré dans {path}"
+        if stored.filename:
+            saved = _("{filename} ({size}) saved in {path}")
+        else:
+            saved = _("photo ({size}) saved in {path}")
+        return saved.format(filename=stored.filename, size=_size(stored.size), path=path)
 
     # -- acting --------------------------------------------------------------------------
 
@@ -253,7 +263,7 @@ class ChatView:
     async def say(self, text: str, persona: Persona | None = None) -> bool:
         """Send `text` as the persona and show the bot's answer; False if none came."""
         who = persona or self.active
-        self._print(Text.assemble((f"👤 {who.label} : ", "bold"), text))
+        self._print(Text.assemble((_speaker(who), "bold"), text))
         before = self._shown_before(who)
         await who.user.send_text(text)
         return await self.settle(who, before)
@@ -263,11 +273,8 @@ class ChatView:
         who = persona or self.active
         data = path.read_bytes()
         mime_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        self._print(
-            Text.assemble(
-                (f"👤 {who.label} : ", "bold"), f"📎 envoie {path.name} ({_size(len(data))})"
-            )
-        )
+        sends = _("📎 sends {filename} ({size})").format(filename=path.name, size=_size(len(data)))
+        self._print(Text.assemble((_speaker(who), "bold"), sends))
         before = self._shown_before(who)
         await who.user.send_document(data, filename=path.name, mime_type=mime_type)
         return await self.settle(who, before)
@@ -275,9 +282,10 @@ class ChatView:
     async def press(self, button: Button, persona: Persona | None = None) -> bool:
         """Press an inline button as the persona and show the bot's answer."""
         who = persona or self.active
-        self._print(Text.assemble((f"👤 {who.label} : ", "bold"), f"appuie sur [{button.text}]"))
+        presses = _("presses [{button}]").format(button=button.text)
+        self._print(Text.assemble((_speaker(who), "bold"), presses))
         if button.callback_data is None:
-            self.note(f"(bouton lien : {button.url})")
+            self.note(_("(link button: {url})").format(url=button.url))
             return True
         keyboard = self._keyboards.get(who.user.id)
         message_id = keyboard.message_id if keyboard else 0
@@ -291,7 +299,7 @@ class ChatView:
     async def _show_callback_answer(self, persona: Persona, ref: CallbackRef) -> None:
         answer = await self.sandbox.callback_answer(persona, ref)
         if answer is None:
-            self.note("(le bot n'a pas accusé réception du bouton)", style="yellow")
+            self.note(_("(the bot did not acknowledge the button)"), style="yellow")
         elif answer.text:
             mark = "⚠" if answer.show_alert else "ⓘ"
             self._print(Text(f"  {mark} {answer.text}", style="yellow"))
@@ -316,6 +324,11 @@ class ChatView:
         while True:
             await asyncio.sleep(interval)
             self.flush()
+
+
+def _speaker(persona: Persona) -> str:
+    """« 👤 Claire Martin (directrice) : », before what the persona says or does."""
+    return _("👤 {persona}:").format(persona=persona.label) + " "
 
 
 def _unused_path(folder: Path, name: str) -> Path:
@@ -401,57 +414,60 @@ async def chat(view: ChatView, *, samples: Path | None, echo_input: bool) -> int
 
 def _no_answer(view: ChatView, sandbox: Sandbox) -> None:
     if sandbox.busy:
-        view.note("(le bot travaille encore : sa réponse s'affichera dès qu'elle arrive)")
+        view.note(_("(the bot is still working: its answer will show as soon as it arrives)"))
     else:
-        view.note("(pas de réponse visible du bot)")
+        view.note(_("(no visible answer from the bot)"))
 
 
 async def _press_number(view: ChatView, number: int) -> None:
     buttons = view.buttons()
     if not buttons:
-        view.note("Aucun bouton à presser : le dernier message du bot n'en a pas.", "yellow")
+        view.note(_("No button to press: the bot's last message has none."), "yellow")
         return
     if not 1 <= number <= len(buttons):
-        view.note(f"Choisissez un bouton entre 1 et {len(buttons)}.", "yellow")
+        choose = _("Choose a button between 1 and {count}.").format(count=len(buttons))
+        view.note(choose, "yellow")
         return
     await view.press(buttons[number - 1])
 
 
 async def _terminal_command(view: ChatView, line: str, *, samples: Path | None) -> bool:
     """Run a `:commande`; False means quit."""
-    name, _, argument = line[1:].partition(" ")
+    name, _space, argument = line[1:].partition(" ")
     name, argument = name.strip().lower(), argument.strip()
     sandbox = view.sandbox
     if name in ("quitter", "q", "quit", "exit"):
         return False
     if name in ("aide", "help", "?"):
-        view.console.print(HELP)
+        view.console.print(_(HELP))
     elif name in ("directeur", "directrice", "d"):
         view.active = sandbox.director
-        view.note(f"Vous êtes {sandbox.director.label}.", "bold")
+        view.note(_("You are {persona}.").format(persona=sandbox.director.label), "bold")
     elif name in ("famille", "parent", "f"):
         view.active = sandbox.family
-        view.note(f"Vous êtes {sandbox.family.label}.", "bold")
+        view.note(_("You are {persona}.").format(persona=sandbox.family.label), "bold")
     elif name in ("envoyer-fichier", "envoyer", "upload", "fichier"):
         await _upload(view, argument)
     elif name in ("exemples", "exemple", "samples"):
         if samples is None:
-            view.note("Les extractions d'exemple sont introuvables (option --samples).", "yellow")
+            missing = _("The sample extractions cannot be found (option --samples).")
+            view.note(missing, "yellow")
         else:
             for filename in ("eleves.csv", "responsables.csv"):
                 await _upload(view, str(samples / filename))
     else:
-        view.note(f"Commande du terminal inconnue : « :{name} ». Tapez :aide.", "yellow")
+        unknown = _("Unknown terminal command: « :{name} ». Type :aide.").format(name=name)
+        view.note(unknown, "yellow")
     return True
 
 
 async def _upload(view: ChatView, argument: str) -> None:
     if not argument:
-        view.note("Indiquez le fichier : :envoyer-fichier CHEMIN", "yellow")
+        view.note(_("Say which file: :envoyer-fichier PATH"), "yellow")
         return
     path = Path(argument.strip("'\"")).expanduser()
     if not path.is_file():
-        view.note(f"Fichier introuvable : {path}", "yellow")
+        view.note(_("File not found: {path}").format(path=path), "yellow")
         return
     if not await view.upload(path):
         _no_answer(view, view.sandbox)

@@ -25,7 +25,18 @@ from tests.handlers.conftest import BotHarness
 
 pytestmark = pytest.mark.timeout(60)
 
-DIRECTOR_MENU = ["classes", "responsables", "etat", "export", "ecole", "aide", "annuler"]
+DIRECTOR_MENU = [
+    "classes",
+    "responsables",
+    "envoyer",
+    "pdf",
+    "relancer",
+    "etat",
+    "export",
+    "ecole",
+    "aide",
+    "annuler",
+]
 FAMILY_MENU = ["start", "aide", "annuler"]
 
 
