@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine
 from telegram import LinkPreviewOptions, Update
@@ -14,6 +15,8 @@ from bot.config import Settings
 from bot.context import BotContext, EduConnectApplication, ServiceRunner
 from bot.db import make_engine, upgrade_schema
 from bot.persistence import SQLPersistence
+from bot.portal.server import RunningPortal, start_portal
+from bot.services.outbox import OutboxSender, RunningSender, start_sender
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ def build_application(settings: Settings, engine: Engine) -> EduConnectApplicati
         # ConversationHandler assumes one update at a time per process (see NOTES.md).
         .concurrent_updates(False)
         .post_init(_post_init)
+        .post_stop(_post_stop)
         .build()
     )
     assert isinstance(application, EduConnectApplication)
@@ -58,8 +62,40 @@ def build_application(settings: Settings, engine: Engine) -> EduConnectApplicati
     return application
 
 
+# The outbox sender each running application starts (post_init) and stops (post_stop); any
+# `educonnect-bot worker` processes drain the same outbox beside it.
+_outbox_senders: WeakKeyDictionary[Any, RunningSender] = WeakKeyDictionary()
+
+
+# The activation portal each running application serves in its own event loop (SPEC §6).
+_portals: WeakKeyDictionary[Any, RunningPortal] = WeakKeyDictionary()
+
+
+def running_portal(application: Any) -> RunningPortal | None:
+    """The portal this application serves, if it started (None when PORTAL_BIND was busy)."""
+    return _portals.get(application)
+
+
 async def _post_init(application: Any) -> None:
     await handlers.install_command_menus(application)
+    if isinstance(application, EduConnectApplication):
+        sender = OutboxSender.from_settings(application.settings, application.db.engine, name="bot")
+        _outbox_senders[application] = start_sender(sender)
+        portal = await start_portal(application.settings, application.db.engine)
+        if portal is not None:
+            _portals[application] = portal
+
+
+async def _post_stop(application: Any) -> None:
+    # The portal first: the requests in flight finish (and enqueue their e-mails).
+    portal = _portals.pop(application, None)
+    if portal is not None:
+        await portal.stop()
+    # After the last update was handled: the message in flight is finished, the untried ones
+    # go back to pending for the next start (or a worker).
+    running = _outbox_senders.pop(application, None)
+    if running is not None:
+        await running.stop()
 
 
 def run_bot(settings: Settings) -> None:

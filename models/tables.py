@@ -320,3 +320,46 @@ class AppSetting(SQLModel, table=True):
     key: str = Field(sa_column=Column(String(80), primary_key=True))
     value: str
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PortalTokenPurpose(enum.StrEnum):
+    """What a link the portal e-mails is for."""
+
+    # Activation: confirms the address given at activation and makes the account `activated`.
+    ACTIVATION = "activation"
+    # « Mon compte »: confirms a new address before it replaces the one on file.
+    EMAIL_CHANGE = "email_change"
+    # « Mot de passe oublié »: lets an activated family choose a new password (30 minutes).
+    PASSWORD_RESET = "password_reset"
+
+
+class PortalToken(SQLModel, table=True):
+    """A single-use, expiring link the portal e-mailed; only the SHA-256 of its secret is kept.
+
+    Issuing a new link of the same purpose for the same account revokes the older ones.
+    """
+
+    __tablename__ = "portal_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    purpose: PortalTokenPurpose = Field(sa_column=_enum_column(PortalTokenPurpose, nullable=False))
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    # The address the link was sent to, which following it confirms.
+    email: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class PortalThrottle(SQLModel, table=True):
+    """Failures (or requests) counted per rule and key in a time window, and the lockout they
+    lead to, shared by every process. The key is a hash: no identifier or address in clear."""
+
+    __tablename__ = "portal_throttle"
+
+    key: str = Field(sa_column=Column(String(100), primary_key=True))
+    count: int = 0
+    window_started_at: datetime
+    locked_until: datetime | None = Field(default=None, index=True)

@@ -94,6 +94,12 @@ def test_the_extraction_finds_the_messages_of_the_code(
         location.split("/")[0] for _id, locations in extracted.values() for location in locations
     }
     assert {"bot", "handlers"} <= folders
+    # The portal's Jinja2 templates too (babel.cfg's jinja2 section).
+    assert any(
+        location.startswith("bot/portal/templates/")
+        for _id, locations in extracted.values()
+        for location in locations
+    )
     assert len(extracted) > 100
     assert any(isinstance(message_id, tuple) for message_id, _locations in extracted.values())
 

@@ -81,6 +81,8 @@ _GUARDIAN_SOURCES: dict[str, str | None] = {
     "phone_work": "phone_work",
     "phone_mobile": "phone_mobile",
 }
+# Accounts whose e-mail address the family chose on the activation portal: a re-import keeps it.
+_FAMILY_EMAIL_STATES = frozenset({AccountState.ACTIVATING.value, AccountState.ACTIVATED.value})
 _CLASS_UPDATE_KEYS = ("id", "label", "label_key", "onde_id", "levels", "archived_at")
 _WRITE_CHUNK = 2000
 
@@ -205,6 +207,7 @@ class _Registry:
             Account.id,
             Account.guardian_id,
             Account.deactivated_at,
+            Account.state,
             where=col(Account.guardian_id).in_(select(col(Guardian.id)).where(in_school)),
         )
         links: dict[int, set[int]] = defaultdict(set)
@@ -612,6 +615,11 @@ def _plan_guardians(
             for name, value in values.items()
             if _GUARDIAN_SOURCES[name] is None or _GUARDIAN_SOURCES[name] in columns
         )
+        account = registry.accounts.get(guardian_id)
+        if account is not None and account["state"] in _FAMILY_EMAIL_STATES:
+            # The family gave this address on the portal (and confirmed it, or is about to):
+            # it wins over ONDE's, which the school may not have updated (SPEC §6).
+            new["email"] = old["email"]
         linked = registry.links.get(guardian_id, set())
         added, removed = children - linked, linked - children
         plan.link_inserts += [(pupil, guardian_id) for pupil in sorted(added)]
@@ -621,7 +629,6 @@ def _plan_guardians(
         changed = new != old or bool(added or removed)
         if changed:
             plan.guardian_updates.append(new | {"updated_at": plan.now})
-        account = registry.accounts.get(guardian_id)
         if account is None:
             # A guardian without an account (never expected): give them one now.
             plan.account_inserts.append((guardian_id, row.first_name, row.last_name))
