@@ -266,13 +266,22 @@ async def test_550_on_one_recipient_fails_that_one_only(
 async def test_421_then_success_is_retried(engine: Engine, smtp_server: SmtpTestServer) -> None:
     batch_id, ids, _ = enqueue_credentials(engine, 3)
     smtp_server.data_faults.append("421 4.3.2 Service shutting down, try again later")
-    sender = make_sender(engine, smtp_transport(smtp_server.port))
-    await sender.drain_once()
+    # A backoff long enough that the retry cannot fall due within the same drain, however
+    # slow the machine; the retry is then made due by hand.
+    patient = make_sender(engine, smtp_transport(smtp_server.port), retry_base=60.0, retry_cap=60.0)
+    await patient.drain_once()
     with Session(engine) as session:
         progress = batch_progress(session=session, batch_id=batch_id)
     assert (progress.sent, progress.retrying, progress.done) == (2, 1, False)
     assert progress.last_retry_reason is not None and progress.last_retry_reason.startswith("421")
 
+    with session_scope(engine) as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.status) == OutboxStatus.PENDING)
+            .values(next_attempt_at=utcnow())
+        )
+    sender = make_sender(engine, smtp_transport(smtp_server.port))
     await drain_until_done(sender, engine)
     received = Counter(m.rcpt_tos[0] for m in smtp_server.messages)
     assert sorted(received.values()) == [1, 1, 1]
