@@ -14,7 +14,7 @@ drawn. Two end-to-end paths are measured, on SQLite (the default deployment) and
   `start_email_distribution`: plan, issue, family-link codes, letters, compose, enqueue), then
   the same sender; the hashing inside it is timed and left out of the rate.
 
-The SMTP server is aiosmtpd in a child process (it has the other core, as a real relay
+The SMTP server is aiosmtpd in a process of its own (it has the other core, as a real relay
 would), accepting everything.
 
     python -m bench.mail_bench [--messages 1000] [--no-postgres] [--no-write] [--quick]
@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
-import multiprocessing.synchronize
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,51 +54,70 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(port: int, counter: Any, ready: Any, stop: Any) -> None:
-    from aiosmtpd.controller import Controller
+# The SMTP server's process: aiosmtpd accepting everything and counting; it answers « count »
+# lines on stdin with the number accepted so far, and stops at end of input.
+_SERVER = """
+import sys
+import threading
+from aiosmtpd.controller import Controller
 
-    class Sink:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            with counter.get_lock():
-                counter.value += 1
-            return "250 2.0.0 OK"
+lock = threading.Lock()
+accepted = 0
 
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
-    ready.set()
-    stop.wait()
-    controller.stop()
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        global accepted
+        with lock:
+            accepted += 1
+        return "250 2.0.0 OK"
+
+controller = Controller(Sink(), hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+print("ready", flush=True)
+for line in sys.stdin:
+    with lock:
+        print(accepted, flush=True)
+controller.stop()
+"""
 
 
 class SmtpSink:
-    """aiosmtpd in a child process that counts the messages it accepts."""
+    """aiosmtpd in a process of its own (a fresh interpreter) that counts what it accepts."""
 
     def __init__(self) -> None:
-        # fork: the child runs only `_serve`, started before this process does any work.
-        context = multiprocessing.get_context("fork")
         self.port = _free_port()
-        self._count = context.Value("i", 0)
-        self._ready = context.Event()
-        self._stop = context.Event()
-        self._process = context.Process(
-            target=_serve, args=(self.port, self._count, self._ready, self._stop), daemon=True
-        )
+        self._process: subprocess.Popen[str] | None = None
 
     @property
     def received(self) -> int:
-        return int(self._count.value)
+        assert self._process is not None and self._process.stdin and self._process.stdout
+        self._process.stdin.write("count\n")
+        self._process.stdin.flush()
+        return int(self._process.stdout.readline())
 
     def __enter__(self) -> SmtpSink:
-        self._process.start()
-        if not self._ready.wait(30):
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _SERVER, str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        if self._process.stdout.readline().strip() != "ready":
             raise RuntimeError("the SMTP server did not start")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.kill()
+        process, self._process = self._process, None
+        if process is None:
+            return
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # --- Data ------------------------------------------------------------------------------------

@@ -205,6 +205,10 @@ async def open_sandbox(settings: Settings, database: Path) -> AsyncIterator[Sand
                     "telegram_base_url": server.base_url,
                     "telegram_base_file_url": server.base_file_url,
                     "database_url": str(engine.url),
+                    # The demo school's addresses are invented, and some may exist: the
+                    # sandbox never uses a real relay, even one set in .env; mail goes to
+                    # the Maildir in the data folder.
+                    "smtp_host": None,
                 }
             )
             application = build_application(bot_settings, engine)
@@ -388,7 +392,7 @@ def _portal_banner(sandbox: Sandbox) -> str:
             "Activation portal unavailable: the address {address} is taken (PORTAL_BIND); "
             "details in {log}."
         ).format(address=settings.portal_bind, log=log_file)
-    mail = settings.smtp_host or str(maildir_path(settings))
+    mail = str(maildir_path(settings))
     return _(
         "Activation portal: {url} (listening on {local_url}). The letters and the e-mails "
         "point there; the e-mails go to {mail}."

@@ -694,10 +694,11 @@ async def test_running_sender_is_woken_by_a_commit_and_stops_cleanly(
 
 async def test_the_bot_sends_its_mail_to_the_maildir_in_the_sandbox(tmp_path: Path) -> None:
     """The application's post_init starts the sender (the sandbox calls it as run_polling
-    does); without SMTP_HOST the mail lands in DATA_DIR/maildir; post_stop stops it."""
+    does); the sandbox's mail lands in DATA_DIR/maildir, even with a relay configured (its
+    demo addresses are invented); post_stop stops it."""
     from bot.sandbox.run import open_sandbox
 
-    settings = Settings(data_dir=tmp_path, smtp_host=None, mail_from=MAIL_FROM)
+    settings = Settings(data_dir=tmp_path, smtp_host="smtp.example.org", mail_from=MAIL_FROM)
     async with open_sandbox(settings, tmp_path / "sandbox.db") as sandbox:
         await sandbox.run_service(_enqueue_one)
         loop = asyncio.get_running_loop()
