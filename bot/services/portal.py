@@ -15,9 +15,10 @@ import enum
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
 from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
@@ -451,6 +452,46 @@ def _issue_link(
     return token, expires_at
 
 
+def _mail_link(
+    session: Session,
+    account: Account,
+    guardian: Guardian,
+    *,
+    purpose: PortalTokenPurpose,
+    to: str,
+    path: str,
+    compose: Callable[..., EmailMessage],
+    kind: str,
+    portal_url: str,
+    mail_from: str,
+    language: str,
+    now: datetime,
+) -> None:
+    """Issue a link of `purpose` for `account` and put its e-mail, addressed to `to`, in the
+    outbox (the caller's transaction): the secret exists in clear only inside that e-mail."""
+    token, expires_at = _issue_link(session, account, purpose, email=to, now=now)
+    message = compose(
+        to=to,
+        addressee=_addressee(guardian),
+        identifier=account.identifier,
+        school_name=_school_name(session, guardian),
+        link=f"{portal_url.rstrip('/')}{path}{token}",
+        expires_at=expires_at,
+        mail_from=mail_from,
+        language=language,
+        now=now,
+    )
+    enqueue(
+        session=session,
+        message=message,
+        kind=kind,
+        school_id=guardian.school_id,
+        account_id=account.id,
+        batch_id=None,
+        now=now,
+    )
+
+
 def _link_status(row: PortalToken | None, now: datetime) -> LinkStatus:
     if row is None:
         return LinkStatus.UNKNOWN
@@ -803,27 +844,18 @@ def _send_activation_link(
     now: datetime,
 ) -> None:
     assert guardian.email is not None
-    token, expires_at = _issue_link(
-        session, account, PortalTokenPurpose.ACTIVATION, email=guardian.email, now=now
-    )
-    message = compose_activation_link(
+    _mail_link(
+        session,
+        account,
+        guardian,
+        purpose=PortalTokenPurpose.ACTIVATION,
         to=guardian.email,
-        addressee=_addressee(guardian),
-        identifier=account.identifier,
-        school_name=_school_name(session, guardian),
-        link=f"{portal_url.rstrip('/')}{CONFIRM_PATH}{token}",
-        expires_at=expires_at,
+        path=CONFIRM_PATH,
+        compose=compose_activation_link,
+        kind="activation_confirmation",
+        portal_url=portal_url,
         mail_from=mail_from,
         language=language,
-        now=now,
-    )
-    enqueue(
-        session=session,
-        message=message,
-        kind="activation_confirmation",
-        school_id=guardian.school_id,
-        account_id=account.id,
-        batch_id=None,
         now=now,
     )
     count_event(session=session, checks=[(MAILS_PER_TARGET, f"account:{account.id}")], now=now)
@@ -1201,27 +1233,18 @@ def request_email_change(
         _audit(session, "portal.email_change_refused", account=account, reason="rate_limited")
         return FormResult(locked_until=retry_at)
     count_event(session=session, checks=checks, now=now)
-    token, expires_at = _issue_link(
-        session, account, PortalTokenPurpose.EMAIL_CHANGE, email=address, now=now
-    )
-    message = compose_email_change_link(
+    _mail_link(
+        session,
+        account,
+        guardian,
+        purpose=PortalTokenPurpose.EMAIL_CHANGE,
         to=address,
-        addressee=_addressee(guardian),
-        identifier=account.identifier,
-        school_name=_school_name(session, guardian),
-        link=f"{portal_url.rstrip('/')}{CONFIRM_PATH}{token}",
-        expires_at=expires_at,
+        path=CONFIRM_PATH,
+        compose=compose_email_change_link,
+        kind="email_change_confirmation",
+        portal_url=portal_url,
         mail_from=mail_from,
         language=language,
-        now=now,
-    )
-    enqueue(
-        session=session,
-        message=message,
-        kind="email_change_confirmation",
-        school_id=guardian.school_id,
-        account_id=account.id,
-        batch_id=None,
         now=now,
     )
     _audit(session, "portal.email_change_requested", account=account, guardian=guardian)
@@ -1273,27 +1296,18 @@ def request_password_reset(
         return RequestResult(RequestStatus.ACCEPTED)
     assert account is not None and guardian is not None and guardian.email is not None
     count_event(session=session, checks=[(MAILS_PER_TARGET, f"account:{account.id}")], now=now)
-    token, expires_at = _issue_link(
-        session, account, PortalTokenPurpose.PASSWORD_RESET, email=guardian.email, now=now
-    )
-    message = compose_password_reset_link(
+    _mail_link(
+        session,
+        account,
+        guardian,
+        purpose=PortalTokenPurpose.PASSWORD_RESET,
         to=guardian.email,
-        addressee=_addressee(guardian),
-        identifier=account.identifier,
-        school_name=_school_name(session, guardian),
-        link=f"{portal_url.rstrip('/')}{RESET_PATH}{token}",
-        expires_at=expires_at,
+        path=RESET_PATH,
+        compose=compose_password_reset_link,
+        kind="password_reset_link",
+        portal_url=portal_url,
         mail_from=mail_from,
         language=language,
-        now=now,
-    )
-    enqueue(
-        session=session,
-        message=message,
-        kind="password_reset_link",
-        school_id=guardian.school_id,
-        account_id=account.id,
-        batch_id=None,
         now=now,
     )
     _audit(session, "portal.password_reset_sent", account=account, guardian=guardian)
