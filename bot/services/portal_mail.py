@@ -20,7 +20,7 @@ from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
 
 from bot.config import get_settings
-from bot.i18n import _, format_date, format_time, ngettext, use_language
+from bot.i18n import _, current_language, format_date, format_time, ngettext, use_language
 from bot.services.mail import message_id_domain, sender_address
 from models import utcnow
 
@@ -88,17 +88,18 @@ def _html(subject: str, paragraphs: Sequence[Paragraph], footer: str, language: 
 
 
 def _assemble(
+    subject: str,
+    paragraphs: Sequence[Paragraph],
     *,
     to: str,
     addressee: str,
-    subject: str,
-    paragraphs: Sequence[Paragraph],
-    footer: str,
     mail_from: str,
-    language: str,
     tz: ZoneInfo,
-    now: datetime,
+    now: datetime | None,
 ) -> EmailMessage:
+    """The e-mail, in the current language (`use_language`), dated `now` in the school's zone."""
+    footer = _footer()
+    language = current_language()
     username, _at, domain = to.rpartition("@")
     # Only an address with a non-ASCII local part needs SMTPUTF8 (and a server offering it).
     policy = email.policy.SMTP if username.isascii() else email.policy.SMTPUTF8
@@ -106,7 +107,7 @@ def _assemble(
     message["Subject"] = subject
     message["From"] = sender_address(mail_from)
     message["To"] = Address(display_name=addressee, username=username, domain=domain)
-    message["Date"] = format_datetime(now.astimezone(tz))
+    message["Date"] = format_datetime((now or utcnow()).astimezone(tz))
     message["Message-ID"] = make_msgid(domain=message_id_domain(mail_from))
     # RFC 3834: out-of-office robots must not answer a machine.
     message["Auto-Submitted"] = "auto-generated"
@@ -163,15 +164,7 @@ def compose_activation_link(
             ),
         ]
         return _assemble(
-            to=to,
-            addressee=addressee,
-            subject=subject,
-            paragraphs=paragraphs,
-            footer=_footer(),
-            mail_from=mail_from,
-            language=language,
-            tz=zone,
-            now=now or utcnow(),
+            subject, paragraphs, to=to, addressee=addressee, mail_from=mail_from, tz=zone, now=now
         )
 
 
@@ -204,15 +197,7 @@ def compose_email_change_link(
             _("If you did not ask for this, ignore this message: nothing will change."),
         ]
         return _assemble(
-            to=to,
-            addressee=addressee,
-            subject=subject,
-            paragraphs=paragraphs,
-            footer=_footer(),
-            mail_from=mail_from,
-            language=language,
-            tz=zone,
-            now=now or utcnow(),
+            subject, paragraphs, to=to, addressee=addressee, mail_from=mail_from, tz=zone, now=now
         )
 
 
@@ -244,15 +229,7 @@ def compose_password_reset_link(
             _("If you did not ask for this, ignore this message: your password stays the same."),
         ]
         return _assemble(
-            to=to,
-            addressee=addressee,
-            subject=subject,
-            paragraphs=paragraphs,
-            footer=_footer(),
-            mail_from=mail_from,
-            language=language,
-            tz=zone,
-            now=now or utcnow(),
+            subject, paragraphs, to=to, addressee=addressee, mail_from=mail_from, tz=zone, now=now
         )
 
 
@@ -296,13 +273,5 @@ def compose_identifier_reminder(
             _("If you did not ask for this, ignore this message: nothing will change."),
         ]
         return _assemble(
-            to=to,
-            addressee=addressee,
-            subject=subject,
-            paragraphs=paragraphs,
-            footer=_footer(),
-            mail_from=mail_from,
-            language=language,
-            tz=zone,
-            now=now or utcnow(),
+            subject, paragraphs, to=to, addressee=addressee, mail_from=mail_from, tz=zone, now=now
         )
