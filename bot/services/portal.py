@@ -247,11 +247,14 @@ def _same_address(a: str | None, b: str | None) -> bool:
 _DATE_FORMATS = (
     re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
     re.compile(r"^(?P<d>\d{1,2})[/.\- ](?P<m>\d{1,2})[/.\- ](?P<y>\d{4})$"),
+    # The field opens a phone's number pad, which has no « / » on an iPhone: « 14032018 ».
+    re.compile(r"^(?P<d>\d{2})(?P<m>\d{2})(?P<y>\d{4})$"),
 )
 
 
 def parse_birth_date(text: str) -> date | None:
-    """A date typed or picked in the form: « 2018-03-14 » (a date field) or « 14/03/2018 »."""
+    """A date typed or picked in the form: « 2018-03-14 » (a date field), « 14/03/2018 » or
+    « 14032018 »."""
     cleaned = text.strip()
     for pattern in _DATE_FORMATS:
         match = pattern.fullmatch(cleaned)

@@ -236,7 +236,12 @@ async def test_changing_the_email_address_is_refused_when_wrong(
 async def test_logging_out_ends_the_session(portal: PortalHarness, family: Family) -> None:
     browser = await activate(portal, family)
     await browser.log_in(family.identifier, NEW_PASSWORD)
-    assert (await browser.get("/compte")).status_code == 200
+    signed_in = await browser.get("/compte")
+    assert signed_in.status_code == 200
+    # The footer offers the account and logging out, not logging in again.
+    footer = signed_in.text.split('class="site-footer"')[1]
+    assert 'href="/compte"' in footer and "Se déconnecter" in footer
+    assert 'href="/connexion"' not in footer and 'href="/activation"' not in footer
     reply = await browser.post("/deconnexion")
     assert reply.status_code == 303 and reply.headers["location"] == "/connexion"
     reply = await browser.get("/compte")

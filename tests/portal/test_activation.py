@@ -176,6 +176,18 @@ async def test_any_childs_birth_date_is_accepted(portal: PortalHarness) -> None:
     assert portal.account(family).state == AccountState.ACTIVATING
 
 
+async def test_a_birth_date_typed_on_a_phone_number_pad_is_accepted(
+    portal: PortalHarness, family: Family
+) -> None:
+    # The field opens the number pad, which has no « / » on an iPhone: eight digits, day first.
+    browser = await _logged_in(portal, family)
+    reply = await browser.post(
+        "/activation/finaliser", _form(birth_date=CHILD_BIRTH_DATE.strftime("%d%m%Y"))
+    )
+    assert reply.status_code == 303
+    assert portal.account(family).state == AccountState.ACTIVATING
+
+
 async def test_a_family_without_an_address_on_file_gives_one(portal: PortalHarness) -> None:
     family = make_family(portal, email=None)
     browser = await _logged_in(portal, family)
