@@ -5,6 +5,7 @@ language)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,6 +59,11 @@ class Portal:
     # argon2 verifications at once: each holds a worker thread (and 64 MiB) for ~125 ms;
     # bounded so that a flood of logins never takes every thread the bot's handlers use.
     password_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    # « The same words whether or not an account matched » holds for the time too: a request
+    # that e-mails a link or identifiers does more work than one that does not (≈ 12 ms more
+    # here: the link, the message composed and queued), enough for a guesser to tell, so
+    # those answers go out no sooner than this after the request arrived.
+    same_answer_seconds: float = 0.5
 
     async def run(self, function: Callable[..., T], /, **kwargs: Any) -> T:
         """Run a service function in a transaction, in a worker thread."""
@@ -67,6 +73,10 @@ class Portal:
         """Like `run`, for a service that verifies a password (argon2: slow on purpose)."""
         async with self.password_slots:
             return await self.db.run(function, **kwargs)
+
+    async def answer_no_sooner(self, started: float) -> None:
+        """Wait until `same_answer_seconds` after `started` (a `time.monotonic()` reading)."""
+        await asyncio.sleep(max(0.0, started + self.same_answer_seconds - time.monotonic()))
 
     @property
     def portal_url(self) -> str:

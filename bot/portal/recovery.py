@@ -1,9 +1,10 @@
 """« Mot de passe oublié » (identifier + address on file → a link valid 30 minutes → a new
 password) and « identifiant oublié » (address → the identifiers linked to it, by e-mail).
-Both say the same words whether or not an account matched."""
+Both say the same words whether or not an account matched, after the same time."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from starlette.requests import Request
@@ -61,6 +62,7 @@ async def send_reset_link(request: Request) -> Response:
             "message": None,
         }
         return render(request, "forgot_password.html", context, status_code=400)
+    started = time.monotonic()
     result = await portal.run(
         request_password_reset,
         identifier=identifier,
@@ -75,6 +77,7 @@ async def send_reset_link(request: Request) -> Response:
         message = " ".join((_("Too many requests."), retry_text(result.retry_at, portal)))
         context = {"sent": False, "values": values, "message": message}
         return render(request, "forgot_password.html", context, status_code=429)
+    await portal.answer_no_sooner(started)
     return render(request, "forgot_password.html", {"sent": True, "message": None})
 
 
@@ -104,6 +107,7 @@ async def send_identifiers(request: Request) -> Response:
             "message": None,
         }
         return render(request, "forgot_identifier.html", context, status_code=400)
+    started = time.monotonic()
     result = await portal.run(
         send_identifier_reminder,
         email=email,
@@ -117,6 +121,7 @@ async def send_identifiers(request: Request) -> Response:
         message = " ".join((_("Too many requests."), retry_text(result.retry_at, portal)))
         context = {"sent": False, "values": values, "message": message}
         return render(request, "forgot_identifier.html", context, status_code=429)
+    await portal.answer_no_sooner(started)
     return render(request, "forgot_identifier.html", {"sent": True, "message": None})
 
 
