@@ -5,6 +5,7 @@ Both say the same words whether or not an account matched, after the same time."
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from bot.services.portal import (
     LinkView,
     PortalTokenPurpose,
     Problem,
+    RequestResult,
     RequestStatus,
     inspect_link,
     normalized_email,
@@ -37,22 +39,27 @@ async def forgot_password_page(request: Request) -> Response:
     return render(request, "forgot_password.html", {"sent": False, "message": None})
 
 
-async def send_reset_link(request: Request) -> Response:
-    """E-mail a reset link if an activated account matches; say the same words either way."""
-    form = await posted_form(request)
-    portal = portal_of(request)
-    identifier = form.get("identifier", "").strip()
-    email = form.get("email", "").strip()
-    problems: dict[str, Problem] = {}
-    if not identifier:
-        problems["identifier"] = Problem.REQUIRED
+def _email_problem(email: str) -> Problem | None:
     if not email:
-        problems["email"] = Problem.REQUIRED
-    elif normalized_email(email) is None:
-        problems["email"] = Problem.EMAIL_INVALID
-    values = {"identifier": identifier[:64], "email": email[:320]}
+        return Problem.REQUIRED
+    return Problem.EMAIL_INVALID if normalized_email(email) is None else None
+
+
+async def _send_and_answer(
+    request: Request,
+    template: str,
+    *,
+    values: dict[str, str],
+    problems: dict[str, Problem],
+    labels: dict[str, str],
+    service: Callable[..., RequestResult],
+    **fields: str,
+) -> Response:
+    """Refuse an incomplete form (400) or a client asking too often (429); else run `service`
+    (which e-mails what it found, if anything) and give the same answer, after the same time,
+    whatever it found."""
+    portal = portal_of(request)
     if problems:
-        labels = {"identifier": _("Identifier"), "email": _("E-mail address")}
         errors, summary = field_errors(problems, labels)
         context = {
             "sent": False,
@@ -61,12 +68,11 @@ async def send_reset_link(request: Request) -> Response:
             "summary": summary,
             "message": None,
         }
-        return render(request, "forgot_password.html", context, status_code=400)
+        return render(request, template, context, status_code=400)
     started = time.monotonic()
     result = await portal.run(
-        request_password_reset,
-        identifier=identifier,
-        email=email,
+        service,
+        **fields,
         client=security.client_address(request),
         portal_url=portal.portal_url,
         mail_from=portal.mail_from,
@@ -76,9 +82,29 @@ async def send_reset_link(request: Request) -> Response:
     if result.status == RequestStatus.RATE_LIMITED and result.retry_at is not None:
         message = " ".join((_("Too many requests."), retry_text(result.retry_at, portal)))
         context = {"sent": False, "values": values, "message": message}
-        return render(request, "forgot_password.html", context, status_code=429)
+        return render(request, template, context, status_code=429)
     await portal.answer_no_sooner(started)
-    return render(request, "forgot_password.html", {"sent": True, "message": None})
+    return render(request, template, {"sent": True, "message": None})
+
+
+async def send_reset_link(request: Request) -> Response:
+    """E-mail a reset link if an activated account matches; say the same words either way."""
+    form = await posted_form(request)
+    identifier = form.get("identifier", "").strip()
+    email = form.get("email", "").strip()
+    problems = {"identifier": Problem.REQUIRED} if not identifier else {}
+    if (problem := _email_problem(email)) is not None:
+        problems["email"] = problem
+    return await _send_and_answer(
+        request,
+        "forgot_password.html",
+        values={"identifier": identifier[:64], "email": email[:320]},
+        problems=problems,
+        labels={"identifier": _("Identifier"), "email": _("E-mail address")},
+        service=request_password_reset,
+        identifier=identifier,
+        email=email,
+    )
 
 
 async def forgot_identifier_page(request: Request) -> Response:
@@ -89,40 +115,17 @@ async def forgot_identifier_page(request: Request) -> Response:
 async def send_identifiers(request: Request) -> Response:
     """E-mail the identifiers linked to the address; say the same words either way."""
     form = await posted_form(request)
-    portal = portal_of(request)
     email = form.get("email", "").strip()
-    values = {"email": email[:320]}
-    problems: dict[str, Problem] = {}
-    if not email:
-        problems["email"] = Problem.REQUIRED
-    elif normalized_email(email) is None:
-        problems["email"] = Problem.EMAIL_INVALID
-    if problems:
-        errors, summary = field_errors(problems, {"email": _("E-mail address")})
-        context = {
-            "sent": False,
-            "values": values,
-            "errors": errors,
-            "summary": summary,
-            "message": None,
-        }
-        return render(request, "forgot_identifier.html", context, status_code=400)
-    started = time.monotonic()
-    result = await portal.run(
-        send_identifier_reminder,
+    problem = _email_problem(email)
+    return await _send_and_answer(
+        request,
+        "forgot_identifier.html",
+        values={"email": email[:320]},
+        problems={"email": problem} if problem is not None else {},
+        labels={"email": _("E-mail address")},
+        service=send_identifier_reminder,
         email=email,
-        client=security.client_address(request),
-        portal_url=portal.portal_url,
-        mail_from=portal.mail_from,
-        language=current_language(),
-        now=portal.clock(),
     )
-    if result.status == RequestStatus.RATE_LIMITED and result.retry_at is not None:
-        message = " ".join((_("Too many requests."), retry_text(result.retry_at, portal)))
-        context = {"sent": False, "values": values, "message": message}
-        return render(request, "forgot_identifier.html", context, status_code=429)
-    await portal.answer_no_sooner(started)
-    return render(request, "forgot_identifier.html", {"sent": True, "message": None})
 
 
 def _token(request: Request) -> str:
