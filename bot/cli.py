@@ -898,6 +898,18 @@ def _write_letters(
     return written
 
 
+def _remove_letters(
+    paper: PaperLetters, *, output: Path | None, folder: Path | None, archive: Path | None
+) -> None:
+    """Delete the files `_write_letters` wrote (in a folder, only the letters' own)."""
+    for path in (output, archive):
+        if path is not None:
+            path.unlink(missing_ok=True)
+    if folder is not None:
+        for letter in paper.files:
+            (folder / letter.filename).unlink(missing_ok=True)
+
+
 @app.command(
     "letters",
     help=_(
@@ -940,7 +952,11 @@ def letters_command(
 ) -> None:
     """Print credential letters for the guardians of classes."""
     from bot.db import session_scope
-    from bot.services.distribution import plan_paper_letters, prepare_paper_letters
+    from bot.services.distribution import (
+        draft_paper_letters,
+        plan_paper_letters,
+        record_paper_letters,
+    )
     from bot.services.family import known_bot_username
     from bot.services.schools import get_school_by_uai
 
@@ -992,7 +1008,8 @@ def letters_command(
             yes=yes,
         )
         with _progress_bar(_("Letters")) as advance, session_scope(engine) as session:
-            paper = prepare_paper_letters(
+            # Made with nothing written: the bot and its outbox keep writing meanwhile.
+            draft = draft_paper_letters(
                 session=session,
                 school_id=school_id,
                 preview_or_account_ids=preview,
@@ -1003,8 +1020,17 @@ def letters_command(
                 portal_url=settings.portal_url,
                 progress=advance,
             )
-            # Inside the transaction: if a file cannot be written, nothing is recorded.
-            written = _write_letters(paper, output=output, folder=individual, archive=archive)
+        assert draft.paper is not None
+        # Before recording: if a file cannot be written, nothing is recorded.
+        written = _write_letters(draft.paper, output=output, folder=individual, archive=archive)
+        try:
+            with session_scope(engine) as session:
+                paper = record_paper_letters(session=session, draft=draft)
+        except BaseException:
+            # Nothing recorded (an account changed while the letters were made, or the
+            # database failed): these letters are not valid.
+            _remove_letters(draft.paper, output=output, folder=individual, archive=archive)
+            raise
     if as_json:
         _print_json(
             result

@@ -10,8 +10,11 @@ encrypted, reminders included: even without a password a letter carries the iden
 the single-use code that links a chat to the family.
 
 `/pdf motdepasse` changes the document password; `/pdf conservation [heures]` the retention.
-The accounts are marked notified (paper) in the same transaction that produced the PDF, which
-is committed only once the PDF reached the chat.
+The letters are made with nothing written (credentials drawn and hashed, PDF rendered and
+encrypted), the PDF is sent, and only then does one short transaction record it all — the
+credentials, the family-link codes, the accounts notified (paper), the PDF's deletion — after
+checking that no account changed meanwhile; if one did, the PDF is deleted from the chat and
+nothing is recorded. No write lock is held while the PDF renders or uploads.
 
 This module also builds the one conversation shared with /envoyer and /relancer
 (`handlers.distribution`), whose steps may need the document password.
@@ -26,9 +29,10 @@ import re
 import time
 import unicodedata
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -52,9 +56,12 @@ from bot.services.distribution import (
     DistributionPreview,
     PaperLetters,
     Purpose,
+    ReminderResult,
+    draft_paper_letters,
+    draft_reminders,
     plan_paper_letters,
-    prepare_paper_letters,
-    start_reminders,
+    record_paper_letters,
+    record_reminders,
 )
 from bot.services.letter_documents import LetterDocumentsError, individual_documents_zip
 from bot.services.letter_settings import (
@@ -93,6 +100,8 @@ from handlers.keyboards import show
 from models import utcnow
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 PREFIX = "pdf:"
 # pdf:s:<a|d>:<scope> — a class chosen with a button (a: everyone, d: without e-mail only).
@@ -466,66 +475,63 @@ async def _set_status(application: Application, job: _LettersJob, text: str) -> 
 
 
 async def _run_letters(application: Application, job: _LettersJob, found: dict[str, Any]) -> None:
-    """Prepare the letters, send the encrypted PDF, and only then commit."""
+    """Make the letters (nothing written yet), send the encrypted PDF, then record everything
+    in one short transaction — or, if the accounts changed meanwhile, delete the PDF."""
     app = _app(application)
-
-    def prepare(session: Session) -> PaperLetters:
-        return prepare_paper_letters(
-            session=session,
-            school_id=job.school.id,
-            preview_or_account_ids=found["confirmation"],
-            include_all=bool(found.get("include_all")),
-            actor=job.actor,
-            bot_username=application.bot.username,
-            portal_url=app.settings.portal_url,
-        )
-
     with use_language(job.language):
-        session = app.db.session()
         try:
             try:
-                paper = await asyncio.to_thread(prepare, session)
+                draft = await app.db.run(
+                    draft_paper_letters,
+                    school_id=job.school.id,
+                    preview_or_account_ids=found["confirmation"],
+                    include_all=bool(found.get("include_all")),
+                    actor=job.actor,
+                    bot_username=application.bot.username,
+                    portal_url=app.settings.portal_url,
+                )
             except DistributionError as error:
                 await _set_status(application, job, html.escape(str(error)))
                 return
-            sent = await _send_letters(application, job, session, paper)
-            if sent is None:
-                return
-            await asyncio.to_thread(session.commit)
+            assert draft.paper is not None
+            sent = await _send_letters(application, job, draft.paper)
         except Exception:
             log.exception("preparing letters failed")
-            await asyncio.to_thread(session.rollback)
             await _set_status(
                 application,
                 job,
                 _("Sorry, making the letters failed and nothing was recorded. Please try again."),
             )
             return
-        finally:
-            await asyncio.to_thread(session.close)
-        await _after_sent(application, job, sent)
+        if sent is None:
+            return
+
+        def record(*, session: Session) -> datetime:
+            record_paper_letters(session=session, draft=draft)
+            return _schedule_deletion(session, job, sent)
+
+        delete_at = await _record_or_withdraw(application, job, sent, record)
+        if delete_at is not None:
+            await _after_sent(application, job, sent, delete_at)
 
 
 @dataclass(frozen=True)
 class _Sent:
     message: Message
-    delete_at: datetime
+    sent_at: datetime
     filenames: list[str]
 
 
 async def _send_letters(
-    application: Application, job: _LettersJob, session: Session, paper: PaperLetters
+    application: Application, job: _LettersJob, paper: PaperLetters
 ) -> _Sent | None:
-    """Encrypt and send the PDF, and record its deletion in `session` (not committed)."""
+    """Encrypt and send the PDF (no transaction open); None, the director told, if it could
+    not be sent."""
     app = _app(application)
-    password = await asyncio.to_thread(
-        get_letter_password,
-        session=session,
-        school_id=job.school.id,
-        data_dir=app.settings.data_dir,
+    password = await app.db.run(
+        get_letter_password, school_id=job.school.id, data_dir=app.settings.data_dir
     )
     if password is None:
-        await asyncio.to_thread(session.rollback)
         await _set_status(
             application,
             job,
@@ -536,7 +542,7 @@ async def _send_letters(
         )
         return None
     encrypted = await asyncio.to_thread(encrypt_pdf, paper.pdf, password)
-    hours = await asyncio.to_thread(get_retention_hours, session=session, school_id=job.school.id)
+    hours = await app.db.run(get_retention_hours, school_id=job.school.id)
     now = utcnow()
     caption = letters_caption(
         paper.count,
@@ -554,31 +560,73 @@ async def _send_letters(
             reply_markup=_zip_keyboard() if paper.count > 1 else None,
         )
     except TelegramError:
-        await asyncio.to_thread(session.rollback)
         await _set_status(
             application,
             job,
             _("I could not send you the PDF, so nothing was recorded. Please try again."),
         )
         return None
-    delete_at = await asyncio.to_thread(
-        schedule_letter_deletion,
+    return _Sent(message, now, [file.filename for file in paper.files])
+
+
+def _schedule_deletion(session: Session, job: _LettersJob, sent: _Sent) -> datetime:
+    return schedule_letter_deletion(
         session=session,
         school_id=job.school.id,
-        chat_id=message.chat_id,
-        message_id=message.message_id,
-        now=now,
+        chat_id=sent.message.chat_id,
+        message_id=sent.message.message_id,
+        now=sent.sent_at,
     )
-    return _Sent(message, delete_at, [file.filename for file in paper.files])
+
+
+async def _record_or_withdraw(
+    application: Application,
+    job: _LettersJob,
+    sent: _Sent,
+    record: Callable[..., T],
+) -> T | None:
+    """Run `record` (the short write transaction); if it fails — an account changed since the
+    letters were made, or the database — delete the PDF just sent, whose letters are then not
+    valid, and tell the director that nothing was recorded. None then."""
+    app = _app(application)
+    try:
+        return await app.db.run(record)
+    except DistributionError:
+        failure = _(
+            "Some accounts changed while the letters were being made (another send, an "
+            "activation or a new import), so nothing was recorded. Ask again to see the "
+            "up-to-date preview."
+        )
+    except Exception:
+        log.exception("recording letters failed")
+        failure = _(
+            "Sorry, recording the letters failed, so nothing was recorded. Please try again."
+        )
+    try:
+        withdrawn = bool(await application.bot.delete_message(job.chat_id, sent.message.message_id))
+    except TelegramError as error:
+        log.warning("letters PDF not deleted (%s)", type(error).__name__)
+        withdrawn = False
+    if withdrawn:
+        after = _("I deleted the PDF I had just sent: its letters are not valid.")
+    else:
+        after = _(
+            "I could not delete the PDF I had just sent: please delete it yourself, its "
+            "letters are not valid."
+        )
+    await _set_status(application, job, f"{failure}\n\n{after}")
+    return None
 
 
 def _hours(hours: int) -> timedelta:
     return timedelta(hours=hours)
 
 
-async def _after_sent(application: Application, job: _LettersJob, sent: _Sent) -> None:
+async def _after_sent(
+    application: Application, job: _LettersJob, sent: _Sent, delete_at: datetime
+) -> None:
     """Once committed: arm the deletion, remember the file names, update the status."""
-    deletions.arm(application, sent.delete_at)
+    deletions.arm(application, delete_at)
     _remember_files(application, job.chat_id, sent.message.message_id, sent.filenames)
     await _set_status(
         application,
@@ -749,8 +797,9 @@ async def run_reminders(
     *,
     reset: bool,
 ) -> None:
-    """Queue the reminder e-mails and send the PDF of the paper ones; commit once the PDF is in
-    the chat; then follow the e-mails."""
+    """Compose the reminder e-mails and make the PDF of the paper ones (nothing written yet),
+    send the PDF, then queue the e-mails and record everything in one short transaction (or
+    delete the PDF if the accounts changed meanwhile); then follow the e-mails."""
     app = _app(application)
     chat = update.effective_chat
     if chat is None:
@@ -770,43 +819,53 @@ async def run_reminders(
         actor=actor_of(update),
     )
     with use_language(language):
-        session = app.db.session()
         sent: _Sent | None = None
         try:
             try:
-                result = await asyncio.to_thread(
-                    lambda: start_reminders(
-                        session=session,
-                        school_id=school.id,
-                        preview_or_account_ids=found["confirmation"],
-                        reset=reset,
-                        actor=job.actor,
-                        bot_username=application.bot.username,
-                        portal_url=app.settings.portal_url,
-                        mail_from=app.settings.mail_from,
-                    )
+                draft = await app.db.run(
+                    draft_reminders,
+                    school_id=school.id,
+                    preview_or_account_ids=found["confirmation"],
+                    reset=reset,
+                    actor=job.actor,
+                    bot_username=application.bot.username,
+                    portal_url=app.settings.portal_url,
+                    mail_from=app.settings.mail_from,
                 )
             except DistributionError as error:
                 await _set_status(application, job, html.escape(str(error)))
                 return
-            if result.paper is not None:
-                sent = await _send_letters(application, job, session, result.paper)
+            if draft.paper is not None:
+                sent = await _send_letters(application, job, draft.paper)
                 if sent is None:
                     return
-            await asyncio.to_thread(session.commit)
+            if sent is None:
+                result = await app.db.run(record_reminders, draft=draft)
+                delete_at = None
+            else:
+                letters_sent = sent
+
+                def record(*, session: Session) -> tuple[ReminderResult, datetime]:
+                    recorded = record_reminders(session=session, draft=draft)
+                    return recorded, _schedule_deletion(session, job, letters_sent)
+
+                recorded = await _record_or_withdraw(application, job, letters_sent, record)
+                if recorded is None:
+                    return
+                result, delete_at = recorded
+        except DistributionError as error:
+            await _set_status(application, job, html.escape(str(error)))
+            return
         except Exception:
             log.exception("preparing reminders failed")
-            await asyncio.to_thread(session.rollback)
             await _set_status(
                 application,
                 job,
                 _("Sorry, preparing the reminders failed and nothing was sent. Please try again."),
             )
             return
-        finally:
-            await asyncio.to_thread(session.close)
-        if sent is not None:
-            deletions.arm(application, sent.delete_at)
+        if sent is not None and delete_at is not None:
+            deletions.arm(application, delete_at)
             _remember_files(application, chat.id, sent.message.message_id, sent.filenames)
         if result.batch_id is None:
             await _set_status(

@@ -15,6 +15,9 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import select as core_select
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from bot.config import get_settings
@@ -30,12 +33,15 @@ from bot.services.passwords import (
     needs_rehash,
     verify_password,
 )
-from models import Account, AccountState, DistributionChannel, Guardian, utcnow
+from models import Account, AccountState, AuditEvent, DistributionChannel, Guardian, utcnow
 
 # SPEC §2: a provisional password is valid 3 months from the letter's date.
 PROVISIONAL_VALIDITY_MONTHS = 3
 # Ids per `IN (...)` query: far below SQLite's bound-parameter cap, few round trips.
 _ID_CHUNK = 500
+# The bulk paths write with Core statements, a few per batch rather than one per account.
+_ACCOUNTS: Table = Account.__table__  # type: ignore[attr-defined]
+_AUDIT_EVENTS: Table = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 class CredentialKind(enum.StrEnum):
@@ -60,6 +66,8 @@ class RefusalReason(enum.StrEnum):
     PROVISIONAL_PASSWORD_EXPIRED = "provisional_password_expired"
     WEAK_PASSWORD = "weak_password"
     INVALID_EMAIL = "invalid_email"
+    # Changed since its credentials were drafted (another letter, an activation): draft again.
+    CHANGED = "changed"
 
 
 class TransitionRefused(Exception):
@@ -107,6 +115,23 @@ class IssuedCredential:
             f"identifier={self.identifier!r}, kind={self.kind.value}, password={password}, "
             f"expires_at={self.expires_at!r})"
         )
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class CredentialDraft:
+    """Credentials drawn and hashed in memory, nothing stored yet (`draft_credentials`); the
+    clear passwords live only in `credentials`. `record_credentials` stores them if no account
+    changed in between."""
+
+    credentials: tuple[IssuedCredential, ...]
+    now: datetime  # the letters' date: drawn passwords expire 3 months after it
+    hashes: dict[int, str]  # account id → the new password's hash (not for reminders)
+    seen: dict[int, tuple[object, ...]]  # account id → what the account was when drafted
+
+    def __repr__(self) -> str:
+        return f"CredentialDraft({len(self.credentials)} credentials, now={self.now!r})"
 
     __str__ = __repr__
 
@@ -162,13 +187,13 @@ def provisional_expiry(letter_time: datetime, tz: ZoneInfo | None = None) -> dat
     return datetime.combine(last_day, time.max, tzinfo=zone).astimezone(UTC)
 
 
-def _provisional_outstanding(account: Account) -> bool:
+def _provisional_outstanding(account: Account | _AccountRow) -> bool:
     # `provisional_expires_at` is set exactly while the stored hash is a provisional password's;
     # choosing a password clears it.
     return account.password_hash is not None and account.provisional_expires_at is not None
 
 
-def _provisional_expired(account: Account, now: datetime) -> bool:
+def _provisional_expired(account: Account | _AccountRow, now: datetime) -> bool:
     expires_at = account.provisional_expires_at
     return _provisional_outstanding(account) and expires_at is not None and now > expires_at
 
@@ -243,6 +268,112 @@ def _audit(
     )
 
 
+def _audit_many(
+    session: Session,
+    events: Sequence[tuple[int, int, str, dict[str, object]]],
+    *,
+    actor: str,
+) -> None:
+    """One audit event per (account id, school id, action, details), as `_audit` records them,
+    in one multi-row INSERT. The details are this module's own (kinds, dates, channels): never
+    a password, a hash or a code."""
+    if not events:
+        return
+    # Events the session still holds are written first, so the log keeps the order of actions.
+    session.flush()
+    at = utcnow()
+    session.execute(
+        insert(_AUDIT_EVENTS),
+        [
+            {
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "school_id": school_id,
+                "account_id": account_id,
+                "details": details,
+            }
+            for account_id, school_id, action, details in events
+        ],
+    )
+
+
+def _update_accounts(
+    session: Session, account_ids: Sequence[int], values: Mapping[str, object]
+) -> None:
+    """Set the same `values` on these accounts: one UPDATE per chunk of ids, and the objects
+    the session holds brought in line without being marked changed (no second UPDATE)."""
+    for start in range(0, len(account_ids), _ID_CHUNK):
+        chunk = account_ids[start : start + _ID_CHUNK]
+        session.execute(update(_ACCOUNTS).where(_ACCOUNTS.c.id.in_(chunk)).values(**values))
+    for id_ in account_ids:
+        _sync_loaded(session, id_, values)
+
+
+@dataclass(frozen=True, slots=True)
+class _AccountRow:
+    """An account as the guards read it, with its guardian's school and address: the bulk paths
+    read these without the ORM (a thousand accounts per distribution, a few per e-mail group
+    hundreds of times a minute)."""
+
+    id: int
+    guardian_id: int
+    identifier: str
+    state: AccountState
+    password_hash: str | None
+    provisional_expires_at: datetime | None
+    distributed_at: datetime | None
+    deactivated_at: datetime | None
+    school_id: int
+    email: str | None
+
+
+_ROW_COLUMNS = (
+    _ACCOUNTS.c.id,
+    _ACCOUNTS.c.guardian_id,
+    _ACCOUNTS.c.identifier,
+    _ACCOUNTS.c.state,
+    _ACCOUNTS.c.password_hash,
+    _ACCOUNTS.c.provisional_expires_at,
+    _ACCOUNTS.c.distributed_at,
+    _ACCOUNTS.c.deactivated_at,
+    col(Guardian.school_id),
+    col(Guardian.email),
+)
+
+
+def _load_rows(
+    session: Session, account_ids: Sequence[int], *, lock: bool
+) -> dict[int, _AccountRow]:
+    """As `_load`, without the ORM: these accounts, one query per chunk of ids, locked for
+    update if asked (PostgreSQL), always read from the database."""
+    session.flush()  # a Core query does not flush the session's pending changes by itself
+    found: dict[int, _AccountRow] = {}
+    ids = sorted(set(account_ids))  # one lock order for everyone, as `_load`
+    for start in range(0, len(ids), _ID_CHUNK):
+        statement = (
+            core_select(*_ROW_COLUMNS)
+            .join(Guardian, col(Guardian.id) == _ACCOUNTS.c.guardian_id)
+            .where(_ACCOUNTS.c.id.in_(ids[start : start + _ID_CHUNK]))
+            .order_by(_ACCOUNTS.c.id)
+        )
+        if lock:
+            statement = statement.with_for_update(of=_ACCOUNTS)
+        for values in session.execute(statement):
+            row = _AccountRow(*values)
+            found[row.id] = row
+    return found
+
+
+def _sync_loaded(session: Session, account_id: int, values: Mapping[str, object]) -> None:
+    # An account object the session holds gets the values just written, without being marked
+    # changed (which would write them a second time).
+    loaded = session.identity_map.get(session.identity_key(Account, account_id))
+    if loaded is not None:
+        for key, value in values.items():
+            set_committed_value(loaded, key, value)
+
+
 # --- Creating accounts ----------------------------------------------------------------------
 
 
@@ -292,10 +423,7 @@ def create_accounts(
 # --- Distributing credentials ---------------------------------------------------------------
 
 
-def _plan_one(
-    account: Account, guardian: Guardian, *, reset: bool, now: datetime
-) -> DistributionPlanItem:
-    assert account.id is not None
+def _plan_one(account: _AccountRow, *, reset: bool, now: datetime) -> DistributionPlanItem:
     kind: CredentialKind | None = None
     skip: RefusalReason | None = None
     expired = _provisional_expired(account, now)
@@ -319,7 +447,7 @@ def _plan_one(
         guardian_id=account.guardian_id,
         identifier=account.identifier,
         state=AccountState(account.state),
-        has_email=bool(guardian.email),
+        has_email=bool(account.email),
         kind=kind,
         skip_reason=skip,
         provisional_expired=expired,
@@ -341,13 +469,15 @@ def plan_distribution(
     """
     now = _aware(now)
     ids = _unique(account_ids)
-    found = _load(session, ids, lock=False)
+    found = _load_rows(session, ids, lock=False)
     # Ids come from the caller's own query and accounts are never deleted: a miss is a bug.
     _raise_if_refused(_unknown(ids, found))
-    return [_plan_one(*found[id_], reset=reset, now=now) for id_ in ids]
+    return [_plan_one(found[id_], reset=reset, now=now) for id_ in ids]
 
 
-def _issue_refusal(account: Account, kind: CredentialKind, now: datetime) -> RefusalReason | None:
+def _issue_refusal(
+    account: Account | _AccountRow, kind: CredentialKind, now: datetime
+) -> RefusalReason | None:
     if account.deactivated_at is not None:
         return RefusalReason.DEACTIVATED
     if kind == CredentialKind.FIRST:
@@ -368,6 +498,137 @@ def _issue_refusal(account: Account, kind: CredentialKind, now: datetime) -> Ref
     return None
 
 
+def _snapshot(account: _AccountRow) -> tuple[object, ...]:
+    # What must not change between a draft and its recording: any letter, e-mail, activation,
+    # reset or deactivation in between changes one of these.
+    return (
+        account.state,
+        account.deactivated_at,
+        account.password_hash,
+        account.provisional_expires_at,
+        account.distributed_at,
+    )
+
+
+def _draft(
+    session: Session, requests: Sequence[tuple[int, CredentialKind]], *, now: datetime
+) -> CredentialDraft:
+    """Validate every request, then draw and hash in memory; writes and locks nothing."""
+    wanted = list(dict(requests).items())  # one request per account, the last one wins
+    found = _load_rows(session, [id_ for id_, _ in wanted], lock=False)
+    refusals: dict[int, RefusalReason] = {}
+    for id_, kind in wanted:
+        if id_ not in found:
+            refusals[id_] = RefusalReason.UNKNOWN_ACCOUNT
+        elif (reason := _issue_refusal(found[id_], kind, now)) is not None:
+            refusals[id_] = reason
+    _raise_if_refused(refusals)
+    drawing = [id_ for id_, kind in wanted if kind != CredentialKind.REMINDER]
+    passwords = {id_: generate_provisional_password() for id_ in drawing}
+    # Hashing is the slow part: one batch over every core, before anything is written or
+    # locked (on SQLite no write lock is taken, on PostgreSQL no row is locked).
+    hashes = dict(zip(drawing, hash_provisional_passwords(list(passwords.values())), strict=True))
+    expires_at = provisional_expiry(now)
+    credentials = tuple(
+        IssuedCredential(
+            account_id=id_,
+            guardian_id=found[id_].guardian_id,
+            identifier=found[id_].identifier,
+            kind=kind,
+            password=passwords.get(id_),
+            expires_at=expires_at if id_ in hashes else found[id_].provisional_expires_at,
+        )
+        for id_, kind in wanted
+    )
+    return CredentialDraft(
+        credentials=credentials,
+        now=now,
+        hashes=hashes,
+        seen={id_: _snapshot(found[id_]) for id_, _kind in wanted},
+    )
+
+
+def draft_credentials(
+    *,
+    session: Session,
+    plan: Sequence[DistributionPlanItem],
+    now: datetime | None = None,
+) -> CredentialDraft:
+    """What `issue_planned` would issue, drawn and hashed in memory: the guards are checked
+    (`TransitionRefused` as `issue_planned` raises it) but nothing is written or locked, so the
+    slow part — hashing, then whatever the caller makes of the letters — holds no lock. Store
+    it with `record_credentials`, in a transaction of its own if need be."""
+    requests = [(item.account_id, item.kind) for item in plan if item.kind is not None]
+    return _draft(session, requests, now=_aware(now))
+
+
+def record_credentials(
+    *, session: Session, draft: CredentialDraft, actor: str
+) -> list[IssuedCredential]:
+    """Store drafted credentials — the new hashes and expiries, one audit event per account —
+    after checking every account again under lock: the same guards, and no change at all since
+    the draft (a letter or an e-mail, an activation, a reset). All or nothing: any change
+    raises `TransitionRefused` (`RefusalReason.CHANGED` when no other guard says more) and
+    nothing is written. Returns the credentials, in the draft's order."""
+    ids = [credential.account_id for credential in draft.credentials]
+    found = _load_rows(session, ids, lock=True)
+    refusals: dict[int, RefusalReason] = {}
+    for credential in draft.credentials:
+        id_ = credential.account_id
+        if id_ not in found:
+            refusals[id_] = RefusalReason.UNKNOWN_ACCOUNT
+        elif (reason := _issue_refusal(found[id_], credential.kind, draft.now)) is not None:
+            refusals[id_] = reason
+        elif _snapshot(found[id_]) != draft.seen[id_]:
+            refusals[id_] = RefusalReason.CHANGED
+    _raise_if_refused(refusals)
+    if draft.hashes:
+        # One statement executed for many rows: each account gets its own hash.
+        session.execute(
+            update(_ACCOUNTS)
+            .where(_ACCOUNTS.c.id == bindparam("account_id"))
+            .values(
+                password_hash=bindparam("new_hash"),
+                provisional_expires_at=bindparam("new_expiry"),
+            ),
+            [
+                {"account_id": credential.account_id, "new_hash": new_hash, "new_expiry": expiry}
+                for credential in draft.credentials
+                if (new_hash := draft.hashes.get(credential.account_id)) is not None
+                and (expiry := credential.expires_at) is not None
+            ],
+        )
+        for credential in draft.credentials:
+            if credential.account_id in draft.hashes:
+                _sync_loaded(
+                    session,
+                    credential.account_id,
+                    {
+                        "password_hash": draft.hashes[credential.account_id],
+                        "provisional_expires_at": credential.expires_at,
+                    },
+                )
+    _audit_many(
+        session,
+        [
+            (
+                credential.account_id,
+                found[credential.account_id].school_id,
+                "account.credentials_issued",
+                {
+                    "kind": credential.kind.value,
+                    "expires_at": (
+                        credential.expires_at.isoformat() if credential.expires_at else None
+                    ),
+                },
+            )
+            for credential in draft.credentials
+        ],
+        actor=actor,
+    )
+    return list(draft.credentials)
+
+
 def _issue(
     session: Session,
     requests: Sequence[tuple[int, CredentialKind]],
@@ -376,53 +637,9 @@ def _issue(
     now: datetime,
 ) -> list[IssuedCredential]:
     """Validate every request, then draw, hash and store; all or nothing."""
-    wanted = list(dict(requests).items())  # one request per account, the last one wins
-    found = _load(session, [id_ for id_, _ in wanted], lock=True)
-    refusals: dict[int, RefusalReason] = {}
-    for id_, kind in wanted:
-        if id_ not in found:
-            refusals[id_] = RefusalReason.UNKNOWN_ACCOUNT
-        elif (reason := _issue_refusal(found[id_][0], kind, now)) is not None:
-            refusals[id_] = reason
-    _raise_if_refused(refusals)
-    drawing = [id_ for id_, kind in wanted if kind != CredentialKind.REMINDER]
-    passwords = {id_: generate_provisional_password() for id_ in drawing}
-    # Hashing is the slow part: one batch over every core, before anything is written (so on
-    # SQLite no write lock is taken yet; on PostgreSQL only these accounts' rows are locked).
-    hashes = dict(zip(drawing, hash_provisional_passwords(list(passwords.values())), strict=True))
-    expires_at = provisional_expiry(now)
-    issued: list[IssuedCredential] = []
-    for id_, kind in wanted:
-        account, guardian = found[id_]
-        if kind != CredentialKind.REMINDER:
-            account.password_hash = hashes[id_]
-            account.provisional_expires_at = expires_at
-            session.add(account)
-        _audit(
-            session,
-            account,
-            guardian,
-            actor=actor,
-            action="account.credentials_issued",
-            kind=kind.value,
-            expires_at=(
-                account.provisional_expires_at.isoformat()
-                if account.provisional_expires_at
-                else None
-            ),
-        )
-        issued.append(
-            IssuedCredential(
-                account_id=id_,
-                guardian_id=account.guardian_id,
-                identifier=account.identifier,
-                kind=kind,
-                password=passwords.get(id_),
-                expires_at=account.provisional_expires_at,
-            )
-        )
-    session.flush()
-    return issued
+    return record_credentials(
+        session=session, draft=_draft(session, requests, now=now), actor=actor
+    )
 
 
 def issue_credentials(
@@ -474,36 +691,44 @@ def mark_distributed(
     """
     at = _aware(at)
     ids = _unique(account_ids)
-    found = _load(session, ids, lock=True)
+    found = _load_rows(session, ids, lock=True)
     refusals: dict[int, RefusalReason] = {}
     for id_ in ids:
         if id_ not in found:
             refusals[id_] = RefusalReason.UNKNOWN_ACCOUNT
             continue
-        account = found[id_][0]
+        account = found[id_]
         if account.deactivated_at is not None:
             refusals[id_] = RefusalReason.DEACTIVATED
         elif account.state == AccountState.NOT_NOTIFIED and not _provisional_outstanding(account):
             # Nothing was issued, so nothing can have been distributed.
             refusals[id_] = RefusalReason.NO_CREDENTIALS
     _raise_if_refused(refusals)
-    for id_ in ids:
-        account, guardian = found[id_]
-        first = account.state == AccountState.NOT_NOTIFIED
-        if first:
-            account.state = AccountState.NOTIFIED
-        account.distributed_at = at
-        account.distribution_channel = channel
-        session.add(account)
-        _audit(
-            session,
-            account,
-            guardian,
-            actor=actor,
-            action="account.notified" if first else "account.renotified",
-            channel=channel.value,
-        )
-    session.flush()
+    first = {id_ for id_ in ids if found[id_].state == AccountState.NOT_NOTIFIED}
+    # One UPDATE per group (and chunk of ids) rather than one per account.
+    _update_accounts(
+        session,
+        [id_ for id_ in ids if id_ in first],
+        {"state": AccountState.NOTIFIED, "distributed_at": at, "distribution_channel": channel},
+    )
+    _update_accounts(
+        session,
+        [id_ for id_ in ids if id_ not in first],
+        {"distributed_at": at, "distribution_channel": channel},
+    )
+    _audit_many(
+        session,
+        [
+            (
+                id_,
+                found[id_].school_id,
+                "account.notified" if id_ in first else "account.renotified",
+                {"channel": channel.value},
+            )
+            for id_ in ids
+        ],
+        actor=actor,
+    )
 
 
 def notify_accounts(
@@ -518,7 +743,8 @@ def notify_accounts(
     delivered when it is produced. Skipped accounts are reported, not refused.
 
     E-mail does not use this: an account becomes notified only when its e-mail was accepted,
-    so the outbox calls `issue_planned` first and `mark_distributed` per accepted message.
+    so /envoyer issues the credentials first (`draft_credentials`, `record_credentials`) and
+    the outbox calls `mark_distributed` per accepted message.
     """
     now = _aware(now)
     plan = plan_distribution(session=session, account_ids=account_ids, reset=reset, now=now)
@@ -536,11 +762,12 @@ def notify_accounts(
 # --- Portal: logging in and activating ------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _decoy_hash() -> str:
-    # Checked when there is no real hash, so an unknown identifier costs as long as a wrong
-    # password on a not yet activated account (most accounts before LSU day).
-    return hash_provisional_password(generate_provisional_password())
+@lru_cache(maxsize=2)
+def _decoy_hash(*, chosen: bool) -> str:
+    """A hash no password matches, at today's chosen or provisional parameters: verified in
+    place of the hash a failed login does not have (see `verify_login`)."""
+    password = generate_provisional_password()
+    return hash_chosen_password(password) if chosen else hash_provisional_password(password)
 
 
 def verify_login(
@@ -553,17 +780,30 @@ def verify_login(
     is proven right does it raise `TransitionRefused` — deactivated, provisional password
     expired, credentials not distributed yet — so the portal can say what to do without
     revealing to a guesser whether an identifier exists. Records `last_access_at`.
+
+    A failure takes the same time whatever the identifier: it always costs one argon2
+    verification at the provisional parameters and one at the chosen ones, the hash the
+    account lacks being replaced by a decoy of the same parameters (an unknown identifier
+    verifies two decoys). One decoy at the chosen parameters would have been enough to hide
+    unknown identifiers among activated accounts, but a wrong password on an account still
+    waiting for its activation (≈ 26 ms) would then stand out from both (≈ 125 ms) and tell
+    a guesser « this name is a family of the school that has not activated yet », the very
+    accounts a guesser targets. Failures cost the sum (≈ 150 ms); successes only their own
+    verification.
     """
     now = _aware(now)
     account = session.exec(
         select(Account).where(col(Account.identifier) == identifier.strip().lower())
     ).first()
     if account is None or account.password_hash is None:
-        verify_password(_decoy_hash(), password)
+        verify_password(_decoy_hash(chosen=False), password)
+        verify_password(_decoy_hash(chosen=True), password)
         return None
     provisional = _provisional_outstanding(account)
     typed = canonical_provisional_input(password) if provisional else password
     if not verify_password(account.password_hash, typed):
+        # The other kind's decoy: every failure verifies one hash of each kind.
+        verify_password(_decoy_hash(chosen=provisional), password)
         return None
     assert account.id is not None
     if account.deactivated_at is not None:

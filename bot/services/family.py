@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, update
+from sqlalchemy import CursorResult, Table, func, insert, update
 from sqlmodel import Session, col, select
 
 from bot.i18n import _
@@ -45,6 +45,7 @@ _CODE = re.compile(r"^f_[A-Za-z0-9_-]{32}$")
 BOT_USERNAME_SETTING = "bot_username"
 # Ids per `IN (...)`, far below SQLite's bound-parameter cap.
 _ID_CHUNK = 500
+_LINK_CODES: Table = FamilyLinkCode.__table__  # type: ignore[attr-defined]
 
 
 class LinkRefusal(enum.StrEnum):
@@ -103,19 +104,23 @@ def new_link_code() -> str:
     return FAMILY_CODE_PREFIX + secrets.token_urlsafe(_CODE_BYTES)
 
 
-def create_link_codes(
+def draw_link_codes(account_ids: Iterable[int]) -> dict[int, str]:
+    """One new code per account, in clear and in memory only: nothing is stored until
+    `record_link_codes`."""
+    return {account_id: new_link_code() for account_id in dict.fromkeys(account_ids)}
+
+
+def record_link_codes(
     *,
     session: Session,
+    codes: Mapping[int, str],
     expiries: Mapping[int, datetime],
     now: datetime | None = None,
-) -> dict[int, str]:
-    """One new code per account of `expiries` (account id → when the code expires), in clear,
-    for the letters being prepared; the accounts' unused older codes stop working at once.
-
-    Only hashes are stored; the caller prints or mails the codes and forgets them.
-    """
+) -> None:
+    """Store the hashes of codes drawn by `draw_link_codes` (account id → code), each expiring
+    at `expiries[account id]`; the accounts' unused older codes stop working at once."""
     moment = now or utcnow()
-    ids = list(expiries)
+    ids = list(codes)
     for start in range(0, len(ids), _ID_CHUNK):
         # Superseded, not deleted: a family scanning an old letter is told a newer one exists.
         session.execute(
@@ -127,17 +132,35 @@ def create_link_codes(
             )
             .values(expires_at=moment)
         )
-    codes = {account_id: new_link_code() for account_id in ids}
-    session.add_all(
-        FamilyLinkCode(
-            account_id=account_id,
-            code_hash=hash_link_code(code),
-            created_at=moment,
-            expires_at=expiries[account_id],
+    if ids:
+        # One multi-row INSERT: a thousand letters are a thousand codes.
+        session.execute(
+            insert(_LINK_CODES),
+            [
+                {
+                    "account_id": account_id,
+                    "code_hash": hash_link_code(code),
+                    "created_at": moment,
+                    "expires_at": expiries[account_id],
+                }
+                for account_id, code in codes.items()
+            ],
         )
-        for account_id, code in codes.items()
-    )
-    session.flush()
+
+
+def create_link_codes(
+    *,
+    session: Session,
+    expiries: Mapping[int, datetime],
+    now: datetime | None = None,
+) -> dict[int, str]:
+    """One new code per account of `expiries` (account id → when the code expires), in clear,
+    for the letters being prepared; the accounts' unused older codes stop working at once.
+
+    Only hashes are stored; the caller prints or mails the codes and forgets them.
+    """
+    codes = draw_link_codes(expiries)
+    record_link_codes(session=session, codes=codes, expiries=expiries, now=now)
     return codes
 
 

@@ -11,7 +11,7 @@ import email.policy
 import html
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import Compat32
@@ -20,7 +20,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from bot.config import get_settings
-from bot.i18n import _, format_date, ngettext, use_language
+from bot.i18n import _, current_language, format_date, ngettext, use_language
 from bot.services.accounts import CredentialKind
 from bot.services.letter_content import ChildLine, Letter
 from models import utcnow
@@ -92,6 +92,20 @@ class _Content:
     footer: str
 
 
+@lru_cache(maxsize=64)
+def _date_text(day: date, language: str) -> str:
+    # A batch repeats the same two dates a thousand times, and Babel is slow to format them.
+    with use_language(language):
+        return format_date(day)
+
+
+def _local_day(moment: datetime | date, tz: ZoneInfo | None) -> date:
+    # The day `format_date` would show.
+    if isinstance(moment, datetime):
+        return (moment.astimezone(tz) if tz is not None else moment).date()
+    return moment
+
+
 def _child_line(child: ChildLine) -> str:
     if child.class_label:
         return _("{first_name} {last_name}, class {class_label}").format(
@@ -127,7 +141,7 @@ def _content(letter: Letter, tz: ZoneInfo) -> _Content:
         password_note = _("provisional password, to be changed at the first login")
         if letter.expires_at is not None:
             expiry_line = _("This provisional password is valid until {date}.").format(
-                date=format_date(letter.expires_at, tz=tz)
+                date=_date_text(_local_day(letter.expires_at, tz), current_language())
             )
         steps = (
             _("Go to {url} and log in with your identifier and this provisional password.").format(
@@ -188,7 +202,9 @@ def _content(letter: Letter, tz: ZoneInfo) -> _Content:
         bot_lines=bot_lines,
         bot_url=letter.bot_link_url,
         safety_line=_("Never give your password to anyone: the school will never ask you for it."),
-        dateline=_("Dated {date}").format(date=format_date(letter.letter_date)),
+        dateline=_("Dated {date}").format(
+            date=_date_text(_local_day(letter.letter_date, None), current_language())
+        ),
         signature=_("The school director"),
         footer=_("This message was sent automatically by the school's EduConnect assistant."),
     )
