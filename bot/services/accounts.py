@@ -21,6 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from bot.config import get_settings
+from bot.db import lock_for_writing
 from bot.services.audit import record_event
 from bot.services.identifiers import allocate_identifiers
 from bot.services.passwords import (
@@ -211,6 +212,8 @@ def _load(
     """Accounts with their guardians, one query per chunk of ids, locked for update if asked."""
     found: dict[int, tuple[Account, Guardian]] = {}
     ids = sorted(set(account_ids))  # one lock order for everyone: no deadlocks between batches
+    if lock:
+        lock_for_writing(session)
     for start in range(0, len(ids), _ID_CHUNK):
         statement = (
             select(Account, Guardian)
@@ -219,8 +222,8 @@ def _load(
             .order_by(col(Account.id))
         )
         if lock:
-            # PostgreSQL: two directors (or the outbox worker) cannot both pass a guard on the
-            # same account; SQLite serialises writers anyway. Re-read rows already in the
+            # Two directors (or the outbox worker) cannot both pass a guard on the same
+            # account (SQLite: `lock_for_writing` above). Re-read rows already in the
             # session, or the guards would check stale states.
             statement = statement.with_for_update(of=Account).execution_options(
                 populate_existing=True
@@ -350,6 +353,8 @@ def _load_rows(
     session.flush()  # a Core query does not flush the session's pending changes by itself
     found: dict[int, _AccountRow] = {}
     ids = sorted(set(account_ids))  # one lock order for everyone, as `_load`
+    if lock:
+        lock_for_writing(session)
     for start in range(0, len(ids), _ID_CHUNK):
         statement = (
             core_select(*_ROW_COLUMNS)

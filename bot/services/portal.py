@@ -26,6 +26,7 @@ from sqlalchemy import Table, delete, func, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from bot.db import lock_for_writing
 from bot.services.accounts import (
     RefusalReason,
     TransitionRefused,
@@ -335,6 +336,7 @@ def _session_account(
     """The account a portal session opens, or None if it no longer does."""
     statement = select(Account).where(col(Account.id) == account_id)
     if lock:
+        lock_for_writing(session)
         statement = statement.with_for_update().execution_options(populate_existing=True)
     account = session.exec(statement).first()
     if account is None or account.deactivated_at is not None:
@@ -512,6 +514,7 @@ def _find_link(session: Session, token: str, *, lock: bool) -> PortalToken | Non
         return None
     statement = select(PortalToken).where(col(PortalToken.token_hash) == hash_link_token(token))
     if lock:
+        lock_for_writing(session)
         statement = statement.with_for_update().execution_options(populate_existing=True)
     return session.exec(statement).first()
 

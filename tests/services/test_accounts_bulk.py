@@ -4,6 +4,7 @@ states, guards, refusals and audit events as one account at a time."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -213,3 +214,46 @@ def test_recording_a_draft_refuses_every_account_changed_since_and_writes_nothin
     }
     assert {id_: fresh(db, id_).password_hash for id_ in ids} == hashes
     assert len(account_events(db, ids)) == before
+
+
+def test_two_records_of_the_same_accounts_at_once_the_second_waits_then_is_refused(
+    engine: Engine,
+) -> None:
+    """Two directors print the same letters at the same moment: the second recording waits for
+    the first to commit, then sees the change and records nothing (SQLite included, where
+    pysqlite would otherwise read the guards before taking any lock)."""
+    with Session(engine, expire_on_commit=False) as setup:
+        ids = make_school_with_guardians(setup, 2).account_ids
+        setup.commit()
+    drafts = []
+    for _ in range(2):
+        with Session(engine, expire_on_commit=False) as planning:
+            plan = plan_distribution(session=planning, account_ids=ids, reset=False, now=LATER)
+            drafts.append(draft_credentials(session=planning, plan=plan, now=LATER))
+    outcome: dict[str, object] = {}
+
+    def second_director() -> None:
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                record_credentials(session=session, draft=drafts[1], actor="director:2")
+                session.commit()
+                outcome["second"] = "recorded"
+            except TransitionRefused as refused:
+                session.rollback()
+                outcome["second"] = refused.refusals
+
+    with Session(engine, expire_on_commit=False) as first:
+        record_credentials(session=first, draft=drafts[0], actor="director:1")
+        waiting = threading.Thread(target=second_director)
+        waiting.start()
+        waiting.join(timeout=0.5)
+        assert waiting.is_alive(), "the second recording did not wait for the first"
+        first.commit()
+    waiting.join(timeout=10)
+
+    assert outcome["second"] == {id_: RefusalReason.CHANGED for id_ in ids}
+    with Session(engine) as check:
+        for credential in drafts[0].credentials:
+            stored = check.get(Account, credential.account_id)
+            assert stored is not None and credential.password is not None
+            assert verify_password(stored.password_hash, credential.password)

@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlmodel import Session, col
 
+from bot.db import lock_for_writing
 from bot.services.audit import record_event
 from bot.services.classes import class_label_key, levels_in_label, levels_text
 from bot.services.identifiers import allocate_identifiers
@@ -111,7 +112,10 @@ def import_roster(
     pupils_file, guardians_file = _read_files(files, now)
     # Lock the school's row for the whole import: two imports of the same school at once
     # (two directors, or the CLI and the bot) run one after the other instead of racing for
-    # the same identifiers. SQLite has a single writer anyway; PostgreSQL honours FOR UPDATE.
+    # the same identifiers (SQLite: `lock_for_writing` takes the database's write lock; a dry
+    # run writes nothing and locks nothing).
+    if not dry_run:
+        lock_for_writing(session)
     school = session.execute(
         select(School).where(col(School.id) == school_id).with_for_update()
     ).scalar_one_or_none()
