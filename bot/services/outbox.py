@@ -274,6 +274,8 @@ def _row_values(
         "body": _serialized(message),
         "status": OutboxStatus.PENDING,
         "attempts": 0,
+        # Every row carries every key: one executemany INSERT takes its columns from the first.
+        "last_error": None,
         # Due at once by the real clock, whatever `now` the caller dates its change with.
         "next_attempt_at": min(now, utcnow()),
         "created_at": now,

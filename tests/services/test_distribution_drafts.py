@@ -22,7 +22,13 @@ from bot.services.distribution import (
     record_paper_letters,
     record_reminders,
 )
-from bot.services.outbox import OutgoingEmail, credentials_kind, enqueue, enqueue_many
+from bot.services.outbox import (
+    SUPERSEDED,
+    OutgoingEmail,
+    credentials_kind,
+    enqueue,
+    enqueue_many,
+)
 from bot.services.passwords import verify_password
 from models import (
     Account,
@@ -252,10 +258,11 @@ def test_enqueue_many_cancels_what_each_new_password_supersedes(engine: Engine) 
         written = enqueue_many(
             session=session,
             emails=[
-                OutgoingEmail(message(4), reset, a),  # supersedes a's first e-mail
-                OutgoingEmail(message(5), reminder, b),  # no new password: b's stays
-                OutgoingEmail(message(6), reset, c),  # supersedes c's, still in the session
-                OutgoingEmail(message(7), reset, c),  # and then this one too
+                # First in the batch, and superseded within it: every row has every column.
+                OutgoingEmail(message(4), reset, c),  # supersedes c's, still in the session
+                OutgoingEmail(message(5), reset, c),  # and then this one too
+                OutgoingEmail(message(6), reset, a),  # supersedes a's first e-mail
+                OutgoingEmail(message(7), reminder, b),  # no new password: b's stays
             ],
             school_id=built.school.id,
             batch_id="batch",
@@ -263,16 +270,18 @@ def test_enqueue_many_cancels_what_each_new_password_supersedes(engine: Engine) 
     assert written == 4
     with Session(engine) as session:
         rows = session.execute(select(OutboxMessage).order_by(col(OutboxMessage.id))).scalars()
-        statuses = [(row.account_id, row.kind, row.status, row.body is None) for row in rows]
+        statuses = [
+            (row.account_id, row.kind, row.status, row.body is None, row.last_error) for row in rows
+        ]
     cancelled, waiting = OutboxStatus.CANCELLED, OutboxStatus.PENDING
     assert statuses == [
-        (a, first, cancelled, True),
-        (b, first, waiting, False),
-        (c, first, cancelled, True),
-        (a, reset, waiting, False),
-        (b, reminder, waiting, False),
-        (c, reset, cancelled, True),
-        (c, reset, waiting, False),
+        (a, first, cancelled, True, SUPERSEDED),
+        (b, first, waiting, False, None),
+        (c, first, cancelled, True, SUPERSEDED),
+        (c, reset, cancelled, True, SUPERSEDED),
+        (c, reset, waiting, False, None),
+        (a, reset, waiting, False, None),
+        (b, reminder, waiting, False, None),
     ]
 
 
