@@ -30,6 +30,13 @@ from handlers import distribution, letters
 from models import Account, AccountState, DistributionChannel, Guardian, ScheduledDeletion, utcnow
 from tests.conftest import SAMPLES
 from tests.e2e.conftest import REPLY_TIMEOUT, BotProcess, SeededSchool, text_of
+from tests.e2e.steps import (
+    become_director,
+    import_samples,
+    offering,
+    press,
+    smtp_env,
+)
 from tests.mailtools import ReceivedMessage, SmtpTestServer, plain_text
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
@@ -86,25 +93,10 @@ def sample_guardians(folder: Path) -> list[SampleGuardian]:
 # --- talking to the bot ------------------------------------------------------------------------
 
 
-def buttons(message: ChatMessage) -> list[str]:
-    return [b.callback_data for row in message.inline_keyboard for b in row if b.callback_data]
-
-
-def offering(prefix: str) -> Callable[[ChatMessage], bool]:
-    return lambda message: any(data.startswith(prefix) for data in buttons(message))
-
-
 def command(user: ThreadedUser, text: str, wanted: Callable[[ChatMessage], bool]) -> ChatMessage:
     user.drain()
     user.send_text(text)
     return user.wait_for(wanted, REPLY_TIMEOUT)
-
-
-def press(user: ThreadedUser, message: ChatMessage, prefix: str) -> None:
-    data = next(data for data in buttons(message) if data.startswith(prefix))
-    user.drain()
-    callback = user.press(message, data)
-    user.answer_for(callback, timeout=REPLY_TIMEOUT)
 
 
 def summary(message: ChatMessage) -> bool:
@@ -150,11 +142,6 @@ def check_credentials_mail(message: ReceivedMessage, accounts: list[Account]) ->
     raise AssertionError("no identifier of this address's guardians in the e-mail")
 
 
-def import_samples(bot: BotProcess, school: SeededSchool, folder: Path) -> None:
-    files = [(name, (folder / name).read_bytes()) for name in ("eleves.csv", "responsables.csv")]
-    bot.service(import_roster, school_id=school.id, files=files, actor="e2e")
-
-
 # --- fixtures ----------------------------------------------------------------------------------
 
 
@@ -164,27 +151,11 @@ def smtp() -> Iterator[SmtpTestServer]:
         yield server
 
 
-def smtp_env(server: SmtpTestServer) -> dict[str, str]:
-    return {
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(server.port),
-        "SMTP_SECURITY": "none",
-        "MAIL_FROM": "École Jules Ferry <no-reply@ecole-test.fr>",
-    }
-
-
 @pytest.fixture
 def mail_bot(make_bot: Callable[..., BotProcess], smtp: SmtpTestServer) -> BotProcess:
     process = make_bot(env=smtp_env(smtp))
     process.start()
     return process
-
-
-def become_director(bot_api: ThreadedBotApi, school: SeededSchool) -> ThreadedUser:
-    user = bot_api.new_user("Claire", last_name="Martin")
-    user.send_text(f"/start {school.code}")
-    user.wait_for(lambda m: school.name in m.content or school.uai in m.content, REPLY_TIMEOUT)
-    return user
 
 
 # --- /envoyer and /relancer --------------------------------------------------------------------

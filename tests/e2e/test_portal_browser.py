@@ -28,7 +28,7 @@ from handlers import letters
 from models import Account, AccountState, Pupil, PupilGuardian
 from tests.conftest import SAMPLES
 from tests.e2e.conftest import REPLY_TIMEOUT, BotProcess, ask, text_of
-from tests.e2e.test_distribution import (
+from tests.e2e.steps import (
     become_director,
     import_samples,
     offering,

@@ -1,0 +1,48 @@
+"""Steps the end-to-end tests share: a director joins, imports the sample school and presses
+buttons; the bot's SMTP settings for a local test server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.sandbox.botapi import ChatMessage, ThreadedBotApi, ThreadedUser
+from bot.services.onde.importer import import_roster
+from tests.e2e.conftest import REPLY_TIMEOUT, BotProcess, SeededSchool
+from tests.mailtools import SmtpTestServer
+
+
+def buttons(message: ChatMessage) -> list[str]:
+    return [b.callback_data for row in message.inline_keyboard for b in row if b.callback_data]
+
+
+def offering(prefix: str) -> Callable[[ChatMessage], bool]:
+    return lambda message: any(data.startswith(prefix) for data in buttons(message))
+
+
+def press(user: ThreadedUser, message: ChatMessage, prefix: str) -> None:
+    data = next(data for data in buttons(message) if data.startswith(prefix))
+    user.drain()
+    callback = user.press(message, data)
+    user.answer_for(callback, timeout=REPLY_TIMEOUT)
+
+
+def import_samples(bot: BotProcess, school: SeededSchool, folder: Path) -> None:
+    files = [(name, (folder / name).read_bytes()) for name in ("eleves.csv", "responsables.csv")]
+    bot.service(import_roster, school_id=school.id, files=files, actor="e2e")
+
+
+def smtp_env(server: SmtpTestServer) -> dict[str, str]:
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(server.port),
+        "SMTP_SECURITY": "none",
+        "MAIL_FROM": "École Jules Ferry <no-reply@ecole-test.fr>",
+    }
+
+
+def become_director(bot_api: ThreadedBotApi, school: SeededSchool) -> ThreadedUser:
+    user = bot_api.new_user("Claire", last_name="Martin")
+    user.send_text(f"/start {school.code}")
+    user.wait_for(lambda m: school.name in m.content or school.uai in m.content, REPLY_TIMEOUT)
+    return user
