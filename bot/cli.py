@@ -755,6 +755,52 @@ def _print_send_summary(console: Console, progress: BatchProgress) -> None:
         )
 
 
+def _plan_and_confirm(
+    engine: Engine,
+    planner: Callable[..., DistributionPreview],
+    *,
+    uai: str,
+    classes: Sequence[str],
+    title: str,
+    nobody: str,
+    not_done: dict[str, Any],
+    question: Callable[[int], str],
+    as_json: bool,
+    yes: bool,
+    **options: Any,
+) -> tuple[int, DistributionPreview, dict[str, Any]] | None:
+    """`send` and `letters`, first step: plan the classes of the school, show the plan (`title`
+    names the school with « {school} »), ask `question(count)` unless `yes`. Returns the school
+    id, the plan and its JSON, or None when nobody is concerned (said, with `not_done` added to
+    the JSON). With --json and without --yes, the plan is printed before the question."""
+    from bot.db import session_scope
+    from bot.services.schools import get_school_by_uai
+
+    console = _stdout()
+    with session_scope(engine) as session:
+        school = get_school_by_uai(session, uai)
+        assert school.id is not None
+        school_id, school_json = school.id, {"uai": school.uai, "name": school.name}
+        school_label = f"{school.name} ({school.uai})"
+        preview = _plan_scopes(
+            planner, session=session, school_id=school_id, scope_tokens=classes, **options
+        )
+    result: dict[str, Any] = {"school": school_json, "plan": _preview_dict(preview)}
+    if not as_json:
+        _print_preview(console, preview, title=title.format(school=school_label))
+    count = len(preview.planned)
+    if not count:
+        if as_json:
+            _print_json(result | not_done)
+        else:
+            console.print(nobody)
+        return None
+    if as_json and not yes:
+        _print_json(result | not_done)
+    _confirm(question(count), yes=yes)
+    return school_id, preview, result
+
+
 @app.command(
     "send",
     help=_(
@@ -784,43 +830,29 @@ def send_command(
     from bot.db import session_scope
     from bot.services.distribution import plan_email_distribution, start_email_distribution
     from bot.services.family import known_bot_username
-    from bot.services.schools import get_school_by_uai
 
     settings = get_settings()
     console = _stdout()
     with _database() as engine:
-        with session_scope(engine) as session:
-            school = get_school_by_uai(session, uai)
-            assert school.id is not None
-            school_id, school_json = school.id, {"uai": school.uai, "name": school.name}
-            school_label = f"{school.name} ({school.uai})"
-            preview = _plan_scopes(
-                plan_email_distribution,
-                session=session,
-                school_id=school_id,
-                scope_tokens=classes,
-                reset=reset,
-            )
-        result: dict[str, Any] = {"school": school_json, "plan": _preview_dict(preview)}
-        if not as_json:
-            _print_preview(
-                console, preview, title=_("E-mails — {school}").format(school=school_label)
-            )
-        count = len(preview.planned)
-        if not count:
-            if as_json:
-                _print_json(result | {"batch_id": None})
-            else:
-                console.print(_("Nobody to send an e-mail to."))
-            return
-        if as_json and not yes:
-            _print_json(result | {"batch_id": None})
-        _confirm(
-            ngettext("Send {count} e-mail?", "Send {count} e-mails?", count).format(
-                count=format_number(count)
-            ),
+        planned = _plan_and_confirm(
+            engine,
+            plan_email_distribution,
+            uai=uai,
+            classes=classes,
+            title=_("E-mails — {school}"),
+            nobody=_("Nobody to send an e-mail to."),
+            not_done={"batch_id": None},
+            question=lambda count: ngettext(
+                "Send {count} e-mail?", "Send {count} e-mails?", count
+            ).format(count=format_number(count)),
+            as_json=as_json,
             yes=yes,
+            reset=reset,
         )
+        if planned is None:
+            return
+        school_id, preview, result = planned
+        count = len(preview.planned)
         with session_scope(engine) as session:
             batch_id = start_email_distribution(
                 session=session,
@@ -958,7 +990,6 @@ def letters_command(
         record_paper_letters,
     )
     from bot.services.family import known_bot_username
-    from bot.services.schools import get_school_by_uai
 
     if output is None and individual is None and archive is None:
         raise ServiceError(
@@ -972,41 +1003,27 @@ def letters_command(
     settings = get_settings()
     console = _stdout()
     with _database() as engine:
-        with session_scope(engine) as session:
-            school = get_school_by_uai(session, uai)
-            assert school.id is not None
-            school_id, school_json = school.id, {"uai": school.uai, "name": school.name}
-            school_label = f"{school.name} ({school.uai})"
-            preview = _plan_scopes(
-                plan_paper_letters,
-                session=session,
-                school_id=school_id,
-                scope_tokens=classes,
-                include_all=everyone,
-                reset=reset,
-            )
-        result: dict[str, Any] = {"school": school_json, "plan": _preview_dict(preview)}
-        if not as_json:
-            _print_preview(
-                console, preview, title=_("Paper letters — {school}").format(school=school_label)
-            )
-        count = len(preview.planned)
-        if not count:
-            if as_json:
-                _print_json(result | {"letters": 0, "files": []})
-            else:
-                console.print(_("No letter to print."))
-            return
-        if as_json and not yes:
-            _print_json(result | {"letters": 0, "files": []})
-        _confirm(
-            ngettext(
+        planned = _plan_and_confirm(
+            engine,
+            plan_paper_letters,
+            uai=uai,
+            classes=classes,
+            title=_("Paper letters — {school}"),
+            nobody=_("No letter to print."),
+            not_done={"letters": 0, "files": []},
+            question=lambda count: ngettext(
                 "Print {count} letter and record it as delivered?",
                 "Print {count} letters and record them as delivered?",
                 count,
             ).format(count=format_number(count)),
+            as_json=as_json,
             yes=yes,
+            include_all=everyone,
+            reset=reset,
         )
+        if planned is None:
+            return
+        school_id, preview, result = planned
         with _progress_bar(_("Letters")) as advance, session_scope(engine) as session:
             # Made with nothing written: the bot and its outbox keep writing meanwhile.
             draft = draft_paper_letters(
