@@ -31,7 +31,7 @@ bench: $(STAMP)
 # it into each locales/<lang>/LC_MESSAGES/messages.po (new ids come in empty, changed ones
 # fuzzy, removed ones go), then compile each catalog to a throwaway folder to check it and
 # count what is left to translate. The bot reads the .po itself: no .mo in the tree.
-# tests/test_i18n.py fails until every id has a French translation. A new language (SPEC §8):
+# tests/test_i18n.py fails until every id has a French translation. A new language (docs/PRODUCT.md):
 #   .venv/bin/pybabel init -i locales/messages.pot -d locales -D messages -l ar
 I18N_KEYWORDS := --no-default-keywords -k _ -k N_ -k ngettext:1,2
 i18n: $(STAMP)

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -408,7 +408,7 @@ def _seed(env: dict[str, str], workdir: Path, directors: int, seed: int) -> Seed
 def _check_directors(seeded: Seeded, user_ids: list[int]) -> None:
     """Every simulated director directs the seeded school (else /etat would be a refusal)."""
     from bot.db import make_engine, session_scope
-    from bot.services.directors import directed_schools
+    from bot.services.schools import directed_schools
 
     engine = make_engine(seeded.database_url)
     try:
@@ -450,6 +450,31 @@ def _measure_bot(
 
     With `codes`, the directors redeem them first; `seeded` is then checked: every director
     must direct the school, and `/etat` must show its report (not a refusal)."""
+    directors, families = _make_users(api, load)
+    user_ids = {u.id for u in directors + families}
+    bot.start()
+    phases: list[Phase] = []
+    expected: dict[tuple[str, str], int] = {}
+    try:
+        if codes is not None:
+            onboarding = _onboard(api, directors, codes, expected, user_ids)
+            phases.append(onboarding)
+            _progress(name, onboarding)
+            if seeded is not None:
+                _check_directors(seeded, [u.id for u in directors])
+        _calibrate_commands(
+            api, directors[0], families[0], expected, echo=codes is None, seeded=seeded
+        )
+        for phase in _load_phases(api, bot, load, directors, families, expected, user_ids):
+            phases.append(phase)
+            _progress(name, phase)
+    finally:
+        bot.stop()
+    return BotResult(name, phases, expected, bot.rss_ready_mb, bot.peak_mb)
+
+
+def _make_users(api: Any, load: Load) -> tuple[list[Any], list[Any]]:
+    """The simulated directors and families, as users of the emulator."""
     server = api.server
     rng = random.Random(load.seed)
     directors = [
@@ -460,83 +485,101 @@ def _measure_bot(
         api.call(lambda n=n: server.new_user(rng.choice(("Léa", "Karim", "Inès")) + str(n)))
         for n in range(load.families)
     ]
-    user_ids = {u.id for u in directors + families}
-    bot.start()
-    phases: list[Phase] = []
-    expected: dict[tuple[str, str], int] = {}
-    try:
-        if codes is not None:
-            # The first director alone tells how many messages a welcome takes.
-            first = f"/start {codes[0]}"
-            expected[("director", "/start <code>")], _ = api.run(_calibrate(directors[0], first))
+    return directors, families
 
-            async def onboard() -> Phase:
-                phase = Phase("onboarding")
-                count = expected[("director", "/start <code>")]
 
-                async def join(user: Any, code: str) -> None:
-                    user.drain()
-                    sent = Sent(user.id, "director", "/start <code>", time.time(), count)
-                    phase.sent.append(sent)
-                    await user.send_text(f"/start {code}")
-                    await _wait_replies(user, count)
+def _onboard(
+    api: Any,
+    directors: list[Any],
+    codes: list[str],
+    expected: dict[tuple[str, str], int],
+    user_ids: set[int],
+) -> Phase:
+    """Every director redeems their invitation with `/start <code>`, all at once."""
+    server = api.server
+    # The first director alone tells how many messages a welcome takes.
+    first = f"/start {codes[0]}"
+    expected[("director", "/start <code>")], _ = api.run(_calibrate(directors[0], first))
 
-                phase.started = time.time()
-                await asyncio.gather(
-                    *(join(u, c) for u, c in zip(directors[1:], codes[1:], strict=True))
-                )
-                phase.ended = time.time()
-                return phase
+    async def onboard() -> Phase:
+        phase = Phase("onboarding")
+        count = expected[("director", "/start <code>")]
 
-            since = len(server.calls)
-            onboarding = api.run(onboard(), timeout=300)
-            api.run(asyncio.sleep(QUIET))
-            _account(onboarding, api.call(lambda start=since: server.calls[start:]), user_ids)
-            phases.append(onboarding)
-            _progress(name, onboarding)
-            if seeded is not None:
-                _check_directors(seeded, [u.id for u in directors])
+        async def join(user: Any, code: str) -> None:
+            user.drain()
+            sent = Sent(user.id, "director", "/start <code>", time.time(), count)
+            phase.sent.append(sent)
+            await user.send_text(f"/start {code}")
+            await _wait_replies(user, count)
 
-        for role, commands, user in (
-            ("director", DIRECTOR_COMMANDS, directors[0]),
-            ("family", FAMILY_COMMANDS, families[0]),
-        ):
-            for command in commands:
-                if codes is None:
-                    # The echo bot answers everything with one message: no need to ask it.
-                    expected[(role, command)] = 1
-                    continue
-                expected[(role, command)], text = api.run(_calibrate(user, command))
-                # The load must measure the school's report, not a refusal.
-                is_report = seeded is None or seeded.uai in text
-                if (role, command) == ("director", "/etat") and not is_report:
-                    raise RuntimeError(f"/etat did not show the school's report: {text!r}")
+        phase.started = time.time()
+        await asyncio.gather(*(join(u, c) for u, c in zip(directors[1:], codes[1:], strict=True)))
+        phase.ended = time.time()
+        return phase
 
-        actors = [Actor(u, "director", DIRECTOR_COMMANDS) for u in directors] + [
-            Actor(u, "family", FAMILY_COMMANDS) for u in families
-        ]
-        idle_actor = [Actor(directors[0], "director", ("/etat",))]
-        runs: list[tuple[str, list[Actor], dict[str, Any]]] = [
-            ("idle: one director, /etat", idle_actor, {"rounds": load.idle_samples}),
-            ("saturation", actors, {"rounds": load.burst_rounds}),
-            ("paced", actors, {"think": load.think_seconds, "paced": load.paced_seconds}),
-        ]
-        for label, who, options in runs:
-            since = len(server.calls)
-            paced = options.pop("paced", None)
-            if paced is not None:
-                options["until"] = time.time() + paced
-            phase = api.run(
-                _drive(who, expected, seed=load.seed, name=label, **options), timeout=600
-            )
-            api.run(asyncio.sleep(QUIET))
-            bot.sample_memory()
-            _account(phase, api.call(lambda start=since: server.calls[start:]), user_ids)
-            phases.append(phase)
-            _progress(name, phase)
-    finally:
-        bot.stop()
-    return BotResult(name, phases, expected, bot.rss_ready_mb, bot.peak_mb)
+    since = len(server.calls)
+    onboarding = api.run(onboard(), timeout=300)
+    api.run(asyncio.sleep(QUIET))
+    _account(onboarding, api.call(lambda start=since: server.calls[start:]), user_ids)
+    return onboarding
+
+
+def _calibrate_commands(
+    api: Any,
+    director: Any,
+    family: Any,
+    expected: dict[tuple[str, str], int],
+    *,
+    echo: bool,
+    seeded: Seeded | None,
+) -> None:
+    """How many messages each command's reply takes, asked once of the bot (into `expected`)."""
+    for role, commands, user in (
+        ("director", DIRECTOR_COMMANDS, director),
+        ("family", FAMILY_COMMANDS, family),
+    ):
+        for command in commands:
+            if echo:
+                # The echo bot answers everything with one message: no need to ask it.
+                expected[(role, command)] = 1
+                continue
+            expected[(role, command)], text = api.run(_calibrate(user, command))
+            # The load must measure the school's report, not a refusal.
+            is_report = seeded is None or seeded.uai in text
+            if (role, command) == ("director", "/etat") and not is_report:
+                raise RuntimeError(f"/etat did not show the school's report: {text!r}")
+
+
+def _load_phases(
+    api: Any,
+    bot: BotUnderTest,
+    load: Load,
+    directors: list[Any],
+    families: list[Any],
+    expected: dict[tuple[str, str], int],
+    user_ids: set[int],
+) -> Iterator[Phase]:
+    """The idle, saturation and paced phases, one after the other, each accounted as it ends."""
+    server = api.server
+    actors = [Actor(u, "director", DIRECTOR_COMMANDS) for u in directors] + [
+        Actor(u, "family", FAMILY_COMMANDS) for u in families
+    ]
+    idle_actor = [Actor(directors[0], "director", ("/etat",))]
+    runs: list[tuple[str, list[Actor], dict[str, Any]]] = [
+        ("idle: one director, /etat", idle_actor, {"rounds": load.idle_samples}),
+        ("saturation", actors, {"rounds": load.burst_rounds}),
+        ("paced", actors, {"think": load.think_seconds, "paced": load.paced_seconds}),
+    ]
+    for label, who, options in runs:
+        since = len(server.calls)
+        paced = options.pop("paced", None)
+        if paced is not None:
+            options["until"] = time.time() + paced
+        phase = api.run(_drive(who, expected, seed=load.seed, name=label, **options), timeout=600)
+        api.run(asyncio.sleep(QUIET))
+        bot.sample_memory()
+        _account(phase, api.call(lambda start=since: server.calls[start:]), user_ids)
+        yield phase
 
 
 def _progress(name: str, phase: Phase) -> None:

@@ -70,120 +70,147 @@ def naive_import(*, session: Any, school_id: int, files: list[tuple[str, bytes]]
     """Row by row through the ORM: a query to find each pupil, class, guardian and child, a
     query per guardian to number their identifier, `session.add` for each row, autoflush
     between them, one commit at the end (by the caller). What a careful user writes first."""
-    from email_validator import EmailNotValidError, validate_email
-    from sqlmodel import col, select
-
-    from bot.services.identifiers import identifier_base
-    from models import Account, AccountState, Guardian, Pupil, PupilGuardian, SchoolClass
-
     (_, pupils_csv), (_, guardians_csv) = files
     for row in csv.DictReader(io.StringIO(pupils_csv.decode("cp1252")), delimiter=";"):
-        label = row["Libellé classe"].strip()
-        school_class = session.exec(
-            select(SchoolClass).where(
-                SchoolClass.school_id == school_id, SchoolClass.label == label
-            )
-        ).first()
-        if school_class is None:
-            school_class = SchoolClass(
-                school_id=school_id, label=label, label_key=label.lower(), levels=row["Niveau"]
-            )
-            session.add(school_class)
-            session.flush()
-        values: dict[str, Any] = {
-            "school_id": school_id,
-            "class_id": school_class.id,
-            "ine": row["INE"],
-            "last_name": row["Nom élève"],
-            "usage_name": row["Nom d'usage élève"] or None,
-            "first_name": row["Prénom élève"],
-            "birth_date": datetime.strptime(row["Date naissance"], "%d/%m/%Y").date(),
-            "sex": row["Sexe"],
-            "level": row["Niveau"],
-            "address": row["Adresse1"] or None,
-            "postcode": row["Cp1"] or None,
-            "city": row["Commune1"] or None,
-        }
-        pupil = session.exec(
-            select(Pupil).where(Pupil.school_id == school_id, Pupil.ine == row["INE"])
-        ).first()
-        if pupil is None:
-            session.add(Pupil(**values))
-        else:
-            for name, value in values.items():
-                setattr(pupil, name, value)
+        _naive_pupil(session, school_id, row)
 
     lines = csv.reader(io.StringIO(guardians_csv.decode("cp1252")), delimiter=";")
     next(lines)
     for fields in lines:
-        fields += [""] * (12 - len(row))
-        civility, usage, last, first, address, postcode, city, country, email = fields[:9]
-        try:
-            email = validate_email(email, check_deliverability=False).normalized if email else ""
-        except EmailNotValidError:
-            email = ""
-        person: dict[str, Any] = {
-            "school_id": school_id,
-            "civility": civility or None,
-            "usage_name": usage or None,
-            "last_name": last,
-            "first_name": first,
-            "address": address or None,
-            "postcode": postcode or None,
-            "city": city or None,
-            "country": country or None,
-            "email": email or None,
-            "phone_home": fields[9] or None,
-            "phone_work": fields[10] or None,
-            "phone_mobile": fields[11] or None,
-        }
-        guardian = session.exec(
-            select(Guardian).where(
-                Guardian.school_id == school_id,
-                Guardian.last_name == last,
-                Guardian.first_name == first,
-                Guardian.address == (address or None),
+        fields += [""] * (12 - len(fields))
+        guardian = _naive_guardian(session, school_id, fields)
+        _naive_children(session, school_id, guardian, fields)
+        _naive_account(session, guardian, first=fields[3], name=fields[1] or fields[2])
+
+
+def _naive_pupil(session: Any, school_id: int, row: dict[str, str]) -> None:
+    """One line of eleves.csv: find or add its class, then find and update, or add, the pupil."""
+    from sqlmodel import select
+
+    from models import Pupil, SchoolClass
+
+    label = row["Libellé classe"].strip()
+    school_class = session.exec(
+        select(SchoolClass).where(SchoolClass.school_id == school_id, SchoolClass.label == label)
+    ).first()
+    if school_class is None:
+        school_class = SchoolClass(
+            school_id=school_id, label=label, label_key=label.lower(), levels=row["Niveau"]
+        )
+        session.add(school_class)
+        session.flush()
+    values: dict[str, Any] = {
+        "school_id": school_id,
+        "class_id": school_class.id,
+        "ine": row["INE"],
+        "last_name": row["Nom élève"],
+        "usage_name": row["Nom d'usage élève"] or None,
+        "first_name": row["Prénom élève"],
+        "birth_date": datetime.strptime(row["Date naissance"], "%d/%m/%Y").date(),
+        "sex": row["Sexe"],
+        "level": row["Niveau"],
+        "address": row["Adresse1"] or None,
+        "postcode": row["Cp1"] or None,
+        "city": row["Commune1"] or None,
+    }
+    pupil = session.exec(
+        select(Pupil).where(Pupil.school_id == school_id, Pupil.ine == row["INE"])
+    ).first()
+    if pupil is None:
+        session.add(Pupil(**values))
+    else:
+        for name, value in values.items():
+            setattr(pupil, name, value)
+
+
+def _naive_guardian(session: Any, school_id: int, fields: list[str]) -> Any:
+    """One line of responsables.csv: find and update, or add, the guardian it describes."""
+    from email_validator import EmailNotValidError, validate_email
+    from sqlmodel import select
+
+    from models import Guardian
+
+    civility, usage, last, first, address, postcode, city, country, email = fields[:9]
+    try:
+        email = validate_email(email, check_deliverability=False).normalized if email else ""
+    except EmailNotValidError:
+        email = ""
+    person: dict[str, Any] = {
+        "school_id": school_id,
+        "civility": civility or None,
+        "usage_name": usage or None,
+        "last_name": last,
+        "first_name": first,
+        "address": address or None,
+        "postcode": postcode or None,
+        "city": city or None,
+        "country": country or None,
+        "email": email or None,
+        "phone_home": fields[9] or None,
+        "phone_work": fields[10] or None,
+        "phone_mobile": fields[11] or None,
+    }
+    guardian = session.exec(
+        select(Guardian).where(
+            Guardian.school_id == school_id,
+            Guardian.last_name == last,
+            Guardian.first_name == first,
+            Guardian.address == (address or None),
+        )
+    ).first()
+    if guardian is None:
+        guardian = Guardian(**person)
+        session.add(guardian)
+        session.flush()
+    else:
+        for name, value in person.items():
+            setattr(guardian, name, value)
+    return guardian
+
+
+def _naive_children(session: Any, school_id: int, guardian: Any, fields: list[str]) -> None:
+    """The line's child groups: each child found by name, then linked unless already linked."""
+    from sqlmodel import select
+
+    from models import Pupil, PupilGuardian
+
+    for start in range(12, len(fields) - 3, 4):
+        child_last, child_first = fields[start + 1] or fields[start], fields[start + 2]
+        if not child_first:
+            continue
+        pupil = session.exec(
+            select(Pupil).where(
+                Pupil.school_id == school_id,
+                Pupil.last_name == child_last,
+                Pupil.first_name == child_first,
             )
         ).first()
-        if guardian is None:
-            guardian = Guardian(**person)
-            session.add(guardian)
-            session.flush()
-        else:
-            for name, value in person.items():
-                setattr(guardian, name, value)
-        for start in range(12, len(fields) - 3, 4):
-            child_last, child_first = fields[start + 1] or fields[start], fields[start + 2]
-            if not child_first:
-                continue
-            pupil = session.exec(
-                select(Pupil).where(
-                    Pupil.school_id == school_id,
-                    Pupil.last_name == child_last,
-                    Pupil.first_name == child_first,
-                )
-            ).first()
-            if pupil is not None and session.get(PupilGuardian, (pupil.id, guardian.id)) is None:
-                session.add(PupilGuardian(pupil_id=pupil.id, guardian_id=guardian.id))
-        account = session.exec(select(Account).where(Account.guardian_id == guardian.id)).first()
-        if account is None:
-            base = identifier_base(first, usage or last)
-            taken = set(
-                session.exec(
-                    select(Account.identifier).where(col(Account.identifier).like(f"{base}%"))
-                )
-            )
-            identifier, number = base, 1
-            while identifier in taken:
-                number += 1
-                identifier = f"{base}{number}"
-            session.add(
-                Account(
-                    guardian_id=guardian.id,
-                    identifier=identifier,
-                    state=AccountState.NOT_NOTIFIED,
-                )
-            )
+        if pupil is not None and session.get(PupilGuardian, (pupil.id, guardian.id)) is None:
+            session.add(PupilGuardian(pupil_id=pupil.id, guardian_id=guardian.id))
+
+
+def _naive_account(session: Any, guardian: Any, *, first: str, name: str) -> None:
+    """The guardian's account, unless they have one: its identifier numbered past the ones
+    already taken, found by one query."""
+    from sqlmodel import col, select
+
+    from bot.services.accounts import identifier_base
+    from models import Account, AccountState
+
+    account = session.exec(select(Account).where(Account.guardian_id == guardian.id)).first()
+    if account is not None:
+        return
+    base = identifier_base(first, name)
+    taken = set(
+        session.exec(select(Account.identifier).where(col(Account.identifier).like(f"{base}%")))
+    )
+    identifier, number = base, 1
+    while identifier in taken:
+        number += 1
+        identifier = f"{base}{number}"
+    session.add(
+        Account(guardian_id=guardian.id, identifier=identifier, state=AccountState.NOT_NOTIFIED)
+    )
 
 
 # --- One phase, in a child process --------------------------------------------------------
@@ -195,7 +222,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from bot.db import make_engine, session_scope
-    from bot.services.onde.importer import import_roster
+    from bot.services.roster import import_roster
     from models import Account, Guardian, Pupil
 
     engine = make_engine(spec["url"])
@@ -392,85 +419,109 @@ def run(
     machine = Machine.here()
     workdir = Path(tempfile.mkdtemp(prefix="educonnect-bench-import-"))
     runs: list[Run] = []
-    pg_note: str | None = None
-    server: Any = None
     try:
-        began = time.perf_counter()
-        district = _write(
-            "district",
-            generate_district(
-                seed=sizes.seed, schools=sizes.schools, pupils_per_school=sizes.pupils_per_school
-            ),
-            workdir,
-        )
-        giant = _write(
-            "one-school", [generate_school(seed=sizes.seed, pupils=sizes.pupils, index=99)], workdir
-        )
-        sample = Dataset(
-            "sample",
-            district.extractions[: sizes.naive_schools],
-            district.folders[: sizes.naive_schools],
-        )
-        print(
-            f"generated {district.pupils} pupils / {district.guardians} guardians in "
-            f"{len(district.extractions)} schools, and one school of {giant.pupils} pupils / "
-            f"{giant.guardians} guardians, in {time.perf_counter() - began:.1f} s",
-            file=sys.stderr,
-        )
-
-        def sqlite(name: str) -> str:
-            return f"sqlite:///{workdir / (name + '.db')}"
-
-        _measure(runs, district, "SQLite", sqlite("district"))
-        _measure(runs, giant, "SQLite", sqlite("giant"))
-        _measure(runs, sample, "SQLite", sqlite("sample"))
-        _measure(runs, sample, "SQLite", sqlite("sample-naive"), method="naive")
-        if naive_district_s > 0:
-            # The naive import on the whole district, stopped after a while: how far it gets.
-            _measure(
-                runs,
-                district,
-                "SQLite",
-                sqlite("district-naive"),
-                method="naive",
-                cap_s=naive_district_s,
-                reimport=False,
-            )
-
+        district, giant, sample = _generate(sizes, workdir)
+        _measure_sqlite(runs, workdir, district, giant, sample, naive_district_s)
         if postgres:
-            from tests.postgres import PostgresServer
-
-            server = PostgresServer()
-            pg_note = server.unavailable_reason
-            if pg_note is None:
-                try:
-                    server.start()
-                except (OSError, subprocess.CalledProcessError) as error:
-                    pg_note = f"the throwaway server did not start ({error})"
-            if pg_note is None:
-                _measure(runs, district, "PostgreSQL", server.create_database("district"))
-                _measure(runs, giant, "PostgreSQL", server.create_database("giant"))
-                _measure(runs, sample, "PostgreSQL", server.create_database("sample"))
-                # The first import only: the naive re-import is measured on SQLite.
-                _measure(
-                    runs,
-                    sample,
-                    "PostgreSQL",
-                    server.create_database("sample_naive"),
-                    method="naive",
-                    reimport=False,
-                )
+            pg_note = _measure_postgres(runs, district, giant, sample)
         else:
             pg_note = "not requested (--no-postgres)"
     finally:
-        if server is not None:
-            server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
     _print_table(runs, pg_note)
     if write:
         write_section("import", _markdown(runs, machine, sizes, district, giant, sample, pg_note))
     return runs
+
+
+def _generate(sizes: Sizes, workdir: Path) -> tuple[Dataset, Dataset, Dataset]:
+    """The district, the one big school and the naive baseline's sample, written to disk."""
+    began = time.perf_counter()
+    district = _write(
+        "district",
+        generate_district(
+            seed=sizes.seed, schools=sizes.schools, pupils_per_school=sizes.pupils_per_school
+        ),
+        workdir,
+    )
+    giant = _write(
+        "one-school", [generate_school(seed=sizes.seed, pupils=sizes.pupils, index=99)], workdir
+    )
+    sample = Dataset(
+        "sample",
+        district.extractions[: sizes.naive_schools],
+        district.folders[: sizes.naive_schools],
+    )
+    print(
+        f"generated {district.pupils} pupils / {district.guardians} guardians in "
+        f"{len(district.extractions)} schools, and one school of {giant.pupils} pupils / "
+        f"{giant.guardians} guardians, in {time.perf_counter() - began:.1f} s",
+        file=sys.stderr,
+    )
+    return district, giant, sample
+
+
+def _measure_sqlite(
+    runs: list[Run],
+    workdir: Path,
+    district: Dataset,
+    giant: Dataset,
+    sample: Dataset,
+    naive_district_s: float,
+) -> None:
+    """Every SQLite phase, each dataset in a database file of its own."""
+
+    def sqlite(name: str) -> str:
+        return f"sqlite:///{workdir / (name + '.db')}"
+
+    _measure(runs, district, "SQLite", sqlite("district"))
+    _measure(runs, giant, "SQLite", sqlite("giant"))
+    _measure(runs, sample, "SQLite", sqlite("sample"))
+    _measure(runs, sample, "SQLite", sqlite("sample-naive"), method="naive")
+    if naive_district_s > 0:
+        # The naive import on the whole district, stopped after a while: how far it gets.
+        _measure(
+            runs,
+            district,
+            "SQLite",
+            sqlite("district-naive"),
+            method="naive",
+            cap_s=naive_district_s,
+            reimport=False,
+        )
+
+
+def _measure_postgres(
+    runs: list[Run], district: Dataset, giant: Dataset, sample: Dataset
+) -> str | None:
+    """Every PostgreSQL phase, on a throwaway server; why they were skipped, or None."""
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer()
+    try:
+        pg_note = server.unavailable_reason
+        if pg_note is None:
+            try:
+                server.start()
+            except (OSError, subprocess.CalledProcessError) as error:
+                pg_note = f"the throwaway server did not start ({error})"
+        if pg_note is None:
+            _measure(runs, district, "PostgreSQL", server.create_database("district"))
+            _measure(runs, giant, "PostgreSQL", server.create_database("giant"))
+            _measure(runs, sample, "PostgreSQL", server.create_database("sample"))
+            # The first import only: the naive re-import is measured on SQLite.
+            _measure(
+                runs,
+                sample,
+                "PostgreSQL",
+                server.create_database("sample_naive"),
+                method="naive",
+                reimport=False,
+            )
+        return pg_note
+    finally:
+        server.stop()
 
 
 # --- Reporting ------------------------------------------------------------------------------
@@ -578,14 +629,32 @@ def _markdown(
         "",
         _headline(runs),
         "",
+        _data_line(sizes, district, giant, sample),
+        "",
+        *_importer_table(runs),
+    ]
+    if pg_note:
+        lines += ["", f"PostgreSQL: skipped: {pg_note}."]
+    lines += _baseline_table(runs, sample)
+    lines += _naive_district_note(runs, district)
+    return "\n".join(lines)
+
+
+def _data_line(sizes: Sizes, district: Dataset, giant: Dataset, sample: Dataset) -> str:
+    return (
         f"Data (seed {sizes.seed}): **district** = {len(district.extractions)} schools, "
         f"{district.pupils:,} pupils, {district.guardians:,} guardians, {district.classes} "
         f"classes, {district.malformed} malformed e-mail addresses, {district.megabytes:.1f} MB "
         f"of CSV; **one-school** = 1 school, {giant.pupils:,} pupils, {giant.guardians:,} "
         f"guardians, {giant.classes} classes; **sample** = the district's first "
         f"{_schools(len(sample.extractions))} ({sample.pupils:,} pupils, {sample.guardians:,} "
-        "guardians).",
-        "",
+        "guardians)."
+    )
+
+
+def _importer_table(runs: list[Run]) -> list[str]:
+    """The importer's phases: one row per dataset, database and phase."""
+    lines = [
         "| data | database | phase | time | target | CPU of the importing process "
         "| per school (median / max) | peak RSS (< 400 MB) | result |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -594,28 +663,32 @@ def _markdown(
         for database in ("SQLite", "PostgreSQL"):
             for phase in ("first", "re-import"):
                 run = _find(runs, dataset, database, "importer", phase)
-                if run is None:
-                    continue
-                target = _target(phase)
-                result = (
-                    ("all unchanged" if run.unchanged else "**rows changed**")
-                    if phase == "re-import"
-                    else f"{run.result['stored']['accounts']:,} accounts created"
-                )
-                median, slowest = run.result["per_school_median"], run.result["per_school_max"]
-                per_school = (
-                    f"{median:.3f} s / {slowest:.3f} s" if run.result["schools_done"] > 1 else "—"
-                )
-                lines.append(
-                    f"| {dataset} | {database} | {phase} | **{seconds(run.seconds)}** "
-                    f"({verdict(run.seconds, target)}) | < {target:.0f} s | "
-                    f"{seconds(run.result['cpu_seconds'])} | {per_school} | "
-                    f"{run.peak_mb:.0f} MB ({verdict(run.peak_mb, TARGET_MEMORY_MB)}) | "
-                    f"{result} |"
-                )
-    if pg_note:
-        lines += ["", f"PostgreSQL: skipped: {pg_note}."]
-    lines += [
+                if run is not None:
+                    lines.append(_importer_row(run))
+    return lines
+
+
+def _importer_row(run: Run) -> str:
+    target = _target(run.phase)
+    result = (
+        ("all unchanged" if run.unchanged else "**rows changed**")
+        if run.phase == "re-import"
+        else f"{run.result['stored']['accounts']:,} accounts created"
+    )
+    median, slowest = run.result["per_school_median"], run.result["per_school_max"]
+    per_school = f"{median:.3f} s / {slowest:.3f} s" if run.result["schools_done"] > 1 else "—"
+    return (
+        f"| {run.dataset} | {run.database} | {run.phase} | **{seconds(run.seconds)}** "
+        f"({verdict(run.seconds, target)}) | < {target:.0f} s | "
+        f"{seconds(run.result['cpu_seconds'])} | {per_school} | "
+        f"{run.peak_mb:.0f} MB ({verdict(run.peak_mb, TARGET_MEMORY_MB)}) | "
+        f"{result} |"
+    )
+
+
+def _baseline_table(runs: list[Run], sample: Dataset) -> list[str]:
+    """The naive import beside the importer, on the same sample."""
+    lines = [
         "",
         f"Baseline, same input ({sample.pupils:,} pupils, {sample.guardians:,} guardians in "
         f"{_schools(len(sample.extractions))}), same run:",
@@ -632,27 +705,31 @@ def _markdown(
                     f"| {database} | {phase} | {seconds(naive.seconds)} | "
                     f"{seconds(real.seconds)} | **{naive.seconds / real.seconds:.0f}×** |"
                 )
+    return lines
+
+
+def _naive_district_note(runs: list[Run], district: Dataset) -> list[str]:
+    """How far the naive import got on the whole district, when it was asked for."""
     capped = _find(runs, "district", "SQLite", "naive", "first")
-    if capped is not None:
-        done = capped.result["schools_done"]
-        total = len(district.extractions)
-        if capped.result["capped"]:
-            per_school = capped.seconds / max(done, 1)
-            lines += [
-                "",
-                f"The naive import on the whole district (SQLite), stopped after "
-                f"{capped.seconds:.0f} s: {done} of {total} schools imported, "
-                f"{per_school:.2f} s per school — at that pace the district takes at least "
-                f"{per_school * total:.0f} s (a lower bound: its identifier query scans a "
-                "growing account table).",
-            ]
-        else:
-            lines += [
-                "",
-                f"The naive import on the whole district (SQLite): {seconds(capped.seconds)} "
-                f"for all {total} schools.",
-            ]
-    return "\n".join(lines)
+    if capped is None:
+        return []
+    done = capped.result["schools_done"]
+    total = len(district.extractions)
+    if capped.result["capped"]:
+        per_school = capped.seconds / max(done, 1)
+        return [
+            "",
+            f"The naive import on the whole district (SQLite), stopped after "
+            f"{capped.seconds:.0f} s: {done} of {total} schools imported, "
+            f"{per_school:.2f} s per school — at that pace the district takes at least "
+            f"{per_school * total:.0f} s (a lower bound: its identifier query scans a "
+            "growing account table).",
+        ]
+    return [
+        "",
+        f"The naive import on the whole district (SQLite): {seconds(capped.seconds)} "
+        f"for all {total} schools.",
+    ]
 
 
 # --- Entry points ---------------------------------------------------------------------------

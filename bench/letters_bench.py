@@ -4,7 +4,7 @@ run — the naive way: one FPDF document per letter, fonts loaded each time.
 
 Targets on the 2-core machine: combined ≥ 60 pages/s, individual ≥ 40 files/s (the naive way
 makes about 7 files/s). Credentials are drawn before the clock starts: hashing passwords has
-its own figure (SPEC §2) and is not part of rendering.
+its own figure (docs/PRODUCT.md) and is not part of rendering.
 
     python -m bench.letters_bench [--letters 1000] [--naive 100] [--quick] [--no-write]
 """
@@ -24,10 +24,17 @@ from typing import Any
 from pypdf import PdfReader
 
 from bench.results import Machine, peak_rss_mb, write_section
-from bot.services.accounts import CredentialKind
-from bot.services.letter_content import ChildLine, Letter, activation_url, bot_link_url
-from bot.services.letters import encrypt_pdf, render_letters, split_letters, zip_letters
-from bot.services.passwords import generate_provisional_password
+from bot.services.accounts import CredentialKind, generate_provisional_password
+from bot.services.letters import (
+    ChildLine,
+    Letter,
+    activation_url,
+    bot_link_url,
+    encrypt_pdf,
+    render_letters,
+    split_letters,
+    zip_letters,
+)
 
 TARGET_COMBINED_PAGES_S = 60.0
 TARGET_INDIVIDUAL_FILES_S = 40.0

@@ -3,7 +3,7 @@ from `/envoyer ecole` to a local SMTP server, end to end — outbox rows, render
 state updates — against the target of 300 messages/s, beside a bare aiosmtplib loop sending
 the same 1,000 pre-rendered messages over one connection (the physical ceiling here).
 
-Credential generation (argon2id hashing of the provisional passwords, SPEC §2) is measured
+Credential generation (argon2id hashing of the provisional passwords, docs/PRODUCT.md) is measured
 and reported on its own line: the 300/s target is for the work after the credentials are
 drawn. Two end-to-end paths are measured, on SQLite (the default deployment) and PostgreSQL:
 
@@ -177,7 +177,7 @@ def letters_for(session: Any, issued: list[Any]) -> list[Any]:
     """The letters of issued credentials, as the distribution service builds them."""
     from sqlmodel import col, select
 
-    from bot.services.letter_content import ChildLine, Letter, activation_url, bot_link_url
+    from bot.services.letters import ChildLine, Letter, activation_url, bot_link_url
     from models import Account, Guardian, Pupil, PupilGuardian, School, SchoolClass
 
     accounts = {
@@ -255,10 +255,10 @@ class PathResult:
 @contextmanager
 def _timing_hashes() -> Iterator[list[float]]:
     """Time every call of the batch hasher (the credentials' argon2 hashing)."""
-    from bot.services import accounts
+    from bot.services.accounts import credentials
 
     spent: list[float] = []
-    original = accounts.hash_provisional_passwords
+    original = credentials.hash_provisional_passwords
 
     def timed(passwords: list[str]) -> list[str]:
         start = time.perf_counter()
@@ -267,16 +267,16 @@ def _timing_hashes() -> Iterator[list[float]]:
         finally:
             spent.append(time.perf_counter() - start)
 
-    accounts.hash_provisional_passwords = timed  # type: ignore[assignment]
+    credentials.hash_provisional_passwords = timed  # type: ignore[assignment]
     try:
         yield spent
     finally:
-        accounts.hash_provisional_passwords = original
+        credentials.hash_provisional_passwords = original
 
 
 def _drain(engine: Any, port: int) -> float:
-    from bot.services.mail_transport import SmtpTransport
-    from bot.services.outbox import OutboxSender
+    from bot.jobs import OutboxSender
+    from bot.services.mail import SmtpTransport
 
     transport = SmtpTransport(host="127.0.0.1", port=port, security="none")
     sender = OutboxSender(
@@ -346,8 +346,7 @@ def measure_outbox_path(
     (for the bare loop)."""
     from bot.db import session_scope
     from bot.services.accounts import CredentialKind, issue_credentials
-    from bot.services.mail import compose_credentials_email
-    from bot.services.outbox import credentials_kind, enqueue
+    from bot.services.mail import compose_credentials_email, credentials_kind, enqueue
 
     engine = _fresh_engine(url_factory, "bench_mail_outbox")
     try:
@@ -511,7 +510,7 @@ def report(
         "",
         f"Credential generation (argon2id, m = 19 MiB, t = 2, p = 1, every core): "
         f"**{_rate(messages, hashing)}** ({hashing:.1f} s for {messages:,}) — on its own line "
-        "and left out of the rates below (SPEC §2).",
+        "and left out of the rates below (docs/PRODUCT.md).",
         "",
         "| database | path | prepare | send + record | total | **rate** (target ≥ 300/s) "
         "| argon2 left out | received | notified |",

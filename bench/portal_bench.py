@@ -11,6 +11,9 @@ throttles stay on: like families behind a reverse proxy, every client has its ow
 (X-Forwarded-For, trusted from 127.0.0.1), each failed login comes from a new one, and no
 identifier gets more failures than the lockout allows; any 429 is reported.
 
+The families, their phases and the closed loop that times them are in `bench.portal_load`;
+this module serves the portal, seeds it, runs the phases, and writes the report.
+
     python -m bench.portal_bench [--guardians 200] [--concurrency 1,8,16,32]
         [--sweep 2,4] [--duration 1.5] [--tradeoff-clients 8] [--quick] [--no-write]
 """
@@ -19,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import email
 import email.policy
-import itertools
 import json
 import os
 import re
@@ -31,28 +32,29 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from bench.portal_load import (
+    ACTIVATION,
+    BIRTH_DATE,
+    CHOSEN_LOGIN,
+    FAILED_LOGINS,
+    NEW_PASSWORD,
+    Credentials,
+    Level,
+    logins_alone_and_loaded,
+    main_phases,
+    percentile,
+)
 from bench.results import ROOT, Machine, emit, peak_rss_mb, write_section
 
 # The time a login can afford (issue 5).
 TARGET_LOGIN_S = 0.250
-NEW_PASSWORD = "Vacances-2027!"
-BIRTH_DATE = date(2017, 3, 14)
-CHOSEN_LOGIN = "login, chosen password"
-ACTIVATION = "activation (6 requests)"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 CONFIRM_LINK = re.compile(r"/confirmer/[A-Za-z0-9_-]{43}")
-# Failed logins per identifier the bench allows itself: the lockout comes at the 5th.
-FAILURES_PER_IDENTIFIER = 4
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ async def _serve(spec: dict[str, Any]) -> None:
     """The child: serve the portal as the bot process does until stdin closes."""
     from bot.db import make_engine
     from bot.portal.server import start_portal
-    from bot.services import passwords
+    from bot.services.accounts import passwords
 
     if spec.get("profile"):
         # Chosen passwords hashed and verified (decoys too) at this profile, with no rehash.
@@ -180,15 +182,6 @@ class PortalProcess:
 # --- Data ------------------------------------------------------------------------------------
 
 
-@dataclass
-class Credentials:
-    """Who can log in: (identifier, password) of each group of accounts."""
-
-    activated: list[tuple[str, str]]
-    provisional: list[tuple[str, str]]
-    to_activate: list[tuple[str, str]]
-
-
 def seed(data_dir: Path, *, guardians: int, activated: int, provisional: int) -> Credentials:
     """One school of `guardians` families, every child born on BIRTH_DATE, every letter
     printed; `activated` of them activated (chosen password NEW_PASSWORD), `provisional`
@@ -197,9 +190,13 @@ def seed(data_dir: Path, *, guardians: int, activated: int, provisional: int) ->
 
     from bench.mail_bench import build_school
     from bot.db import make_engine, session_scope, upgrade_schema
-    from bot.services import accounts
-    from bot.services.accounts import begin_activation, confirm_activation, notify_accounts
-    from bot.services.passwords import hash_chosen_password
+    from bot.services.accounts import (
+        begin_activation,
+        confirm_activation,
+        hash_chosen_password,
+        lifecycle,
+        notify_accounts,
+    )
     from models import Pupil
 
     engine = make_engine(_settings(data_dir).sqlalchemy_url)
@@ -213,8 +210,9 @@ def seed(data_dir: Path, *, guardians: int, activated: int, provisional: int) ->
         # Activated through the account service; their password hashed once and shared (a
         # shared salt changes nothing to the time a verification takes).
         shared = hash_chosen_password(NEW_PASSWORD)
-        original = accounts.hash_chosen_password
-        accounts.hash_chosen_password = lambda _password: shared  # type: ignore[assignment]
+        # Patched where `begin_activation` looks it up.
+        original = lifecycle.hash_chosen_password
+        lifecycle.hash_chosen_password = lambda _password: shared  # type: ignore[assignment]
         try:
             for credential in batch.issued[:activated]:
                 begin_activation(
@@ -226,7 +224,7 @@ def seed(data_dir: Path, *, guardians: int, activated: int, provisional: int) ->
                 )
                 confirm_activation(session=session, account_id=credential.account_id, actor="bench")
         finally:
-            accounts.hash_chosen_password = original
+            lifecycle.hash_chosen_password = original
     engine.dispose()
     return Credentials(
         activated=[(identifier, NEW_PASSWORD) for identifier, _ in issued[:activated]],
@@ -303,273 +301,7 @@ class Outbox:
         self.engine.dispose()
 
 
-# --- Clients ---------------------------------------------------------------------------------
-
-
-_addresses = itertools.count(1)
-
-
-def new_address() -> str:
-    """A client address never used before in this run (RFC 2544's benchmarking range)."""
-    number = next(_addresses)
-    return f"198.18.{number // 250 % 256}.{number % 250 + 1}"
-
-
-class Rotation:
-    """Identifiers in turn, each at most `uses` times (then None): failures stay under the
-    lockout of one identifier."""
-
-    def __init__(self, items: Sequence[tuple[str, str]], uses: int) -> None:
-        self._items = list(items)
-        self._left = [uses] * len(items)
-        self._next = 0
-
-    def next(self) -> tuple[str, str] | None:
-        for _ in range(len(self._items)):
-            index, self._next = self._next, (self._next + 1) % len(self._items)
-            if self._left[index] > 0:
-                self._left[index] -= 1
-                return self._items[index]
-        return None
-
-
-@dataclass
-class Sample:
-    """One login, or one whole activation flow: its requests' latencies and statuses."""
-
-    latencies: list[float]
-    statuses: list[int]
-    expected: list[int]
-    kind: str = ""
-
-    @property
-    def total(self) -> float:
-        return sum(self.latencies)
-
-    @property
-    def ok(self) -> bool:
-        return self.statuses == self.expected
-
-
-async def _timed(call: Awaitable[httpx.Response]) -> tuple[float, httpx.Response]:
-    start = time.perf_counter()
-    response = await call
-    return time.perf_counter() - start, response
-
-
-async def _csrf(client: httpx.AsyncClient, path: str) -> str:
-    page = await client.get(path)
-    match = CSRF.search(page.text)
-    if match is None:
-        raise RuntimeError(f"no CSRF token on {path} ({page.status_code})")
-    return match[1]
-
-
-Attempt = Callable[[httpx.AsyncClient], Awaitable["Sample | None"]]
-
-
-async def health(client: httpx.AsyncClient) -> Sample:
-    latency, response = await _timed(client.get("/health"))
-    return Sample([latency], [response.status_code], [200])
-
-
-def login(
-    credentials: Callable[[], tuple[str, str] | None],
-    *,
-    activation: bool = False,
-    expected: int = 303,
-    new_client_address: bool = False,
-    kind: str = "",
-) -> Attempt:
-    """One login: fetch the form (not timed), post it (timed)."""
-    path = "/activation" if activation else "/connexion"
-
-    async def attempt(client: httpx.AsyncClient) -> Sample | None:
-        pair = credentials()
-        if pair is None:
-            return None
-        identifier, password = pair
-        headers = {"X-Forwarded-For": new_address()} if new_client_address else None
-        token = await _csrf(client, path)
-        form = {"identifier": identifier, "password": password, "csrf_token": token}
-        latency, response = await _timed(client.post(path, data=form, headers=headers))
-        return Sample([latency], [response.status_code], [expected], kind)
-
-    return attempt
-
-
-def in_turn(*attempts: Attempt) -> Attempt:
-    """Each attempt after the other: kinds compared under the same load, at the same time."""
-    turns = itertools.cycle(attempts)
-
-    async def attempt(client: httpx.AsyncClient) -> Sample | None:
-        return await next(turns)(client)
-
-    return attempt
-
-
-def activation_flow(pool: list[tuple[str, str]], outbox: Outbox) -> Attempt:
-    """A family activates: the letter's credentials, the form, the link (7 requests)."""
-
-    async def flow(client: httpx.AsyncClient) -> Sample | None:
-        if not pool:
-            return None
-        identifier, password = pool.pop()
-        client.cookies.clear()
-        latencies: list[float] = []
-        statuses: list[int] = []
-
-        async def step(call: Awaitable[httpx.Response]) -> httpx.Response:
-            latency, response = await _timed(call)
-            latencies.append(latency)
-            statuses.append(response.status_code)
-            return response
-
-        def token(response: httpx.Response) -> str:
-            match = CSRF.search(response.text)
-            return match[1] if match else ""
-
-        page = await step(client.get(f"/activation?identifiant={identifier}"))
-        await step(
-            client.post(
-                "/activation",
-                data={"identifier": identifier, "password": password, "csrf_token": token(page)},
-            )
-        )
-        page = await step(client.get("/activation/finaliser"))
-        await step(
-            client.post(
-                "/activation/finaliser",
-                data={
-                    "new_password": NEW_PASSWORD,
-                    "confirm_password": NEW_PASSWORD,
-                    "email": f"famille.{identifier}@example.org",
-                    "birth_date": BIRTH_DATE.strftime("%d/%m/%Y"),
-                    "csrf_token": token(page),
-                },
-            )
-        )
-        if statuses == [200, 303, 200, 303]:
-            link = await asyncio.to_thread(outbox.confirmation_path, identifier)
-            page = await step(client.get(link))
-            await step(client.post(link, data={"csrf_token": token(page)}))
-        return Sample(latencies, statuses, [200, 303, 200, 303, 200, 200])
-
-    return flow
-
-
-# --- Measuring -------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
-
-
-@dataclass
-class Level:
-    """One phase at one concurrency: what the clients got."""
-
-    phase: str
-    concurrency: int
-    seconds: float
-    samples: list[Sample] = field(default_factory=list)
-    probe: list[float] = field(default_factory=list)  # /health latencies meanwhile
-
-    @property
-    def done(self) -> int:
-        return len(self.samples)
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.seconds if self.seconds else 0.0
-
-    @property
-    def totals(self) -> list[float]:
-        return [sample.total for sample in self.samples]
-
-    @property
-    def requests(self) -> list[float]:
-        return [latency for sample in self.samples for latency in sample.latencies]
-
-    def kinds(self) -> dict[str, list[Sample]]:
-        """The samples of each kind, in the order the kinds came."""
-        found: dict[str, list[Sample]] = {}
-        for sample in self.samples:
-            found.setdefault(sample.kind, []).append(sample)
-        return found
-
-    @property
-    def unexpected(self) -> Counter[int]:
-        found: Counter[int] = Counter()
-        for sample in self.samples:
-            if not sample.ok:
-                found.update(
-                    status
-                    for status, wanted in itertools.zip_longest(sample.statuses, sample.expected)
-                    if status != wanted and status is not None
-                )
-        return found
-
-
-@contextlib.asynccontextmanager
-async def browsers(base_url: str, count: int) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """`count` clients, made before any clock starts (an httpx client costs milliseconds of
-    CPU to make), each with its own cookie jar and its own address."""
-    clients = [
-        httpx.AsyncClient(
-            base_url=base_url,
-            headers={"X-Forwarded-For": new_address()},
-            timeout=120,
-            # Idle connections dropped before uvicorn's 5 s keep-alive closes them under us.
-            limits=httpx.Limits(keepalive_expiry=3.0),
-        )
-        for _ in range(count)
-    ]
-    try:
-        yield clients
-    finally:
-        for client in clients:
-            await client.aclose()
-
-
-async def closed_loop(
-    clients: Sequence[httpx.AsyncClient],
-    phase: str,
-    concurrency: int,
-    duration: float,
-    attempt: Attempt,
-    *,
-    probe: httpx.AsyncClient | None = None,
-) -> Level:
-    """`concurrency` clients, each sending its next attempt as soon as the previous one is
-    answered, for `duration` seconds (attempts in flight then are finished and counted);
-    `probe` meanwhile asks /health 20 times a second."""
-    samples: list[Sample] = []
-    probed: list[float] = []
-    start = time.perf_counter()
-    deadline = start + duration
-
-    async def client_loop(client: httpx.AsyncClient) -> None:
-        while time.perf_counter() < deadline:
-            sample = await attempt(client)
-            if sample is None:
-                return
-            samples.append(sample)
-
-    async def probe_loop(client: httpx.AsyncClient) -> None:
-        while time.perf_counter() < deadline:
-            probed.append((await health(client)).total)
-            await asyncio.sleep(0.05)
-
-    tasks = [client_loop(client) for client in clients[:concurrency]]
-    if probe is not None:
-        tasks.append(probe_loop(probe))
-    await asyncio.gather(*tasks)
-    return Level(phase, concurrency, time.perf_counter() - start, samples, probed)
+# --- Argon2 alone ---------------------------------------------------------------------------
 
 
 def bare_verify(profile: Argon2Profile, *, seconds: float) -> tuple[float, float]:
@@ -605,6 +337,9 @@ def bare_verify(profile: Argon2Profile, *, seconds: float) -> tuple[float, float
     return percentile(alone, 0.5), sum(counts) / (time.perf_counter() - started)
 
 
+# --- The run ---------------------------------------------------------------------------------
+
+
 @dataclass
 class Options:
     guardians: int
@@ -618,92 +353,6 @@ class Options:
     verify_seconds: float
 
 
-FAILED_LOGINS = "failed logins, in turn"
-
-
-async def _main_phases(
-    url: str, credentials: Credentials, outbox: Outbox, options: Options
-) -> list[Level]:
-    levels: list[Level] = []
-    activated = itertools.cycle(credentials.activated)
-    provisional = itertools.cycle(credentials.provisional)
-    wrong_activated = Rotation(
-        [(identifier, "Mauvais-Mot-2027!") for identifier, _ in credentials.activated],
-        FAILURES_PER_IDENTIFIER,
-    )
-    wrong_provisional = Rotation(
-        [(identifier, "ABCDEFGH") for identifier, _ in credentials.provisional],
-        FAILURES_PER_IDENTIFIER,
-    )
-    unknown = (f"inconnu.{number}" for number in itertools.count(1))
-    pool = list(reversed(credentials.to_activate))
-    failed = in_turn(
-        login(
-            wrong_activated.next,
-            expected=401,
-            new_client_address=True,
-            kind="wrong password, activated account",
-        ),
-        login(
-            wrong_provisional.next,
-            expected=401,
-            new_client_address=True,
-            kind="wrong password, provisional one outstanding",
-        ),
-        login(
-            lambda: (next(unknown), "Vacances-2027!"),
-            expected=401,
-            new_client_address=True,
-            kind="unknown identifier",
-        ),
-    )
-    phases: list[tuple[str, Attempt]] = [
-        ("health (no hash)", health),
-        (CHOSEN_LOGIN, login(lambda: next(activated))),
-        ("login, provisional password", login(lambda: next(provisional), activation=True)),
-        (FAILED_LOGINS, failed),
-        (ACTIVATION, activation_flow(pool, outbox)),
-    ]
-    top = max(options.concurrency)
-    async with browsers(url, top + 1) as clients:
-        # Warm-up, untimed: connections, templates, the two decoy hashes.
-        await asyncio.gather(*(health(client) for client in clients))
-        await failed(clients[0])
-        for name, attempt in phases:
-            wanted = options.concurrency
-            if name == CHOSEN_LOGIN:
-                wanted = sorted({*options.concurrency, *options.sweep})
-            for concurrency in wanted:
-                probe = clients[top] if name == CHOSEN_LOGIN and concurrency == top else None
-                # Three kinds share the failed logins' time: they get three times as long.
-                duration = options.duration * (3 if name == FAILED_LOGINS else 1)
-                level = await closed_loop(
-                    clients, name, concurrency, duration, attempt, probe=probe
-                )
-                levels.append(level)
-                print(
-                    f"  {name:<30} c={concurrency:<3} {level.done:>4} in {level.seconds:5.2f} s"
-                    f"  p50 {percentile(level.totals, 0.5) * 1000:6.0f} ms"
-                    f"  p95 {percentile(level.totals, 0.95) * 1000:6.0f} ms"
-                    + (f"  unexpected {dict(level.unexpected)}" if level.unexpected else ""),
-                    flush=True,
-                )
-    return levels
-
-
-async def _logins_alone_and_loaded(
-    url: str, credentials: Credentials, options: Options
-) -> tuple[Level, Level]:
-    activated = itertools.cycle(credentials.activated)
-    attempt = login(lambda: next(activated))
-    count = options.tradeoff_concurrency
-    async with browsers(url, count) as clients:
-        await attempt(clients[0])
-        alone = await closed_loop(clients, "login", 1, options.duration, attempt)
-        loaded = await closed_loop(clients, "login", count, options.duration, attempt)
-    return alone, loaded
-
-
 @dataclass
 class TradeOff:
     profile: Argon2Profile
@@ -714,7 +363,7 @@ class TradeOff:
 
 
 def run(options: Options) -> dict[str, Any]:
-    from bot.services.passwords import CHOSEN_HASHER, PROVISIONAL_HASHER
+    from bot.services.accounts import CHOSEN_HASHER, PROVISIONAL_HASHER
 
     result: dict[str, Any] = {
         "options": options,
@@ -739,7 +388,16 @@ def run(options: Options) -> dict[str, Any]:
         outbox = Outbox(data_dir)
         try:
             with PortalProcess(data_dir) as portal:
-                levels = asyncio.run(_main_phases(portal.url, credentials, outbox, options))
+                levels = asyncio.run(
+                    main_phases(
+                        portal.url,
+                        credentials,
+                        outbox.confirmation_path,
+                        concurrency=options.concurrency,
+                        sweep=options.sweep,
+                        duration=options.duration,
+                    )
+                )
             result["levels"] = levels
             result["server"] = portal.stats
             result["activated_after"] = outbox.activated()
@@ -755,7 +413,12 @@ def run(options: Options) -> dict[str, Any]:
             set_chosen_hashes(data_dir, profile)
             with PortalProcess(data_dir, profile) as portal:
                 tradeoff.alone, tradeoff.loaded = asyncio.run(
-                    _logins_alone_and_loaded(portal.url, credentials, options)
+                    logins_alone_and_loaded(
+                        portal.url,
+                        credentials,
+                        clients=options.tradeoff_concurrency,
+                        duration=options.duration,
+                    )
                 )
             print(
                 f"  {profile.label:<30} verify {verify_s * 1000:5.0f} ms, "
@@ -792,29 +455,42 @@ def sustained(levels: Sequence[Level], phase: str) -> tuple[int, float]:
 
 def markdown(result: dict[str, Any], machine: Machine, command: str) -> str:
     options: Options = result["options"]
+    return "\n\n".join(
+        [
+            machine.markdown(),
+            _headline(result),
+            _setup(result, command),
+            "\n".join(_levels_table(result["levels"])),
+            _probe_line(result),
+            "Trade-off: each parameter set verified in this process (alone, then from one "
+            "thread per core, ≈ 1 s each), then the portal restarted with chosen passwords "
+            "hashed at it (and its decoys too):",
+            "\n".join(_tradeoff_table(result["tradeoffs"], options.tradeoff_concurrency)),
+        ]
+    )
+
+
+def _level(levels: Sequence[Level], phase: str, concurrency: int) -> Level | None:
+    return next((lv for lv in levels if lv.phase == phase and lv.concurrency == concurrency), None)
+
+
+def _headline(result: dict[str, Any]) -> str:
+    options: Options = result["options"]
     levels: list[Level] = result["levels"]
-    tradeoffs: list[TradeOff] = result["tradeoffs"]
-    chosen_phase = CHOSEN_LOGIN
-
-    def level(phase: str, concurrency: int) -> Level | None:
-        return next(
-            (lv for lv in levels if lv.phase == phase and lv.concurrency == concurrency), None
-        )
-
-    alone = level(chosen_phase, 1)
+    alone = _level(levels, CHOSEN_LOGIN, 1)
     top = max(options.concurrency)
-    loaded = level(chosen_phase, top)
-    best, best_rate = sustained(levels, chosen_phase)
-    peak_rate = max((lv.rate for lv in levels if lv.phase == chosen_phase), default=0.0)
-    failed_alone = level(FAILED_LOGINS, 1)
+    loaded = _level(levels, CHOSEN_LOGIN, top)
+    best, best_rate = sustained(levels, CHOSEN_LOGIN)
+    peak_rate = max((lv.rate for lv in levels if lv.phase == CHOSEN_LOGIN), default=0.0)
+    failed_alone = _level(levels, FAILED_LOGINS, 1)
     failure_p50 = {
         kind: percentile([sample.total for sample in samples], 0.5)
         for kind, samples in (failed_alone.kinds() if failed_alone else {}).items()
     }
-    health_top = level("health (no hash)", top)
+    health_top = _level(levels, "health (no hash)", top)
     unexpected = sum(sum(lv.unexpected.values()) for lv in levels)
     alone_p95 = percentile(alone.totals, 0.95) if alone else 0.0
-    headline = (
+    return (
         f"**Headline: a login with a chosen password ({_profile_label(result['chosen'])}) "
         f"takes {_ms(percentile(alone.totals, 0.5) if alone else 0)} alone, p95 "
         f"{_ms(alone_p95)} against < {_ms(TARGET_LOGIN_S)} "
@@ -834,6 +510,10 @@ def markdown(result: dict[str, Any], machine: Machine, command: str) -> str:
         + f"). {result['flows_done']} activations completed, "
         f"{unexpected} unexpected answers.**"
     )
+
+
+def _levels_table(levels: Sequence[Level]) -> list[str]:
+    """One row per phase and level (per kind, for the failed logins)."""
     rows = [
         "| what | clients | done | per second | p50 | p95 | requests' p95 | unexpected |",
         "|---|---|---|---|---|---|---|---|",
@@ -851,16 +531,28 @@ def markdown(result: dict[str, Any], machine: Machine, command: str) -> str:
                 f"**{_ms(percentile(totals, 0.95))}** | "
                 f"{_ms(percentile(requests, 0.95)) if flow else '—'} | {wrong or '—'} |"
             )
+    return rows
+
+
+def _probe_line(result: dict[str, Any]) -> str:
+    """/health meanwhile, at the highest level of chosen-password logins."""
+    options: Options = result["options"]
+    top = max(options.concurrency)
+    loaded = _level(result["levels"], CHOSEN_LOGIN, top)
     probe = loaded.probe if loaded else []
-    probe_line = (
+    return (
         f"While {top} clients logged in, /health answered in p50 "
         f"{_ms(percentile(probe, 0.5))}, p95 {_ms(percentile(probe, 0.95))} "
         f"({len(probe)} probes): argon2 runs in worker threads, never on the event loop."
     )
+
+
+def _tradeoff_table(tradeoffs: Sequence[TradeOff], clients: int) -> list[str]:
+    """One row per argon2 parameter set: bare verifications, then logins through the portal."""
     trade = [
         f"| argon2id parameters | | verify alone (median) | verifies/s, every core | "
-        f"login alone p50 / p95 | login p95, {options.tradeoff_concurrency} clients | "
-        f"logins/s, {options.tradeoff_concurrency} clients |",
+        f"login alone p50 / p95 | login p95, {clients} clients | "
+        f"logins/s, {clients} clients |",
         "|---|---|---|---|---|---|---|",
     ]
     for tradeoff in tradeoffs:
@@ -873,8 +565,14 @@ def markdown(result: dict[str, Any], machine: Machine, command: str) -> str:
             f"{_ms(percentile(many.totals, 0.95)) if many else '—'} | "
             f"{many.rate if many else 0:.1f} |"
         )
+    return trade
+
+
+def _setup(result: dict[str, Any], command: str) -> str:
+    """How the run was made: the command, the school, the clocks, the portal's own figures."""
+    options: Options = result["options"]
     server = result.get("server", {})
-    setup = (
+    return (
         f"Command: `{command}`. School: {options.guardians} families, every letter printed "
         f"({_profile_label(result['provisional'])} for provisional passwords), "
         f"{options.activated} accounts activated beforehand, {options.provisional} kept for the "
@@ -886,19 +584,6 @@ def markdown(result: dict[str, Any], machine: Machine, command: str) -> str:
         f"process: peak RSS {server.get('peak_rss_mb', 0):.0f} MB, "
         f"{server.get('cpu_s', 0):.0f} s of CPU. Load average after the run: "
         f"{result['load_after']}."
-    )
-    return "\n\n".join(
-        [
-            machine.markdown(),
-            headline,
-            setup,
-            "\n".join(rows),
-            probe_line,
-            "Trade-off: each parameter set verified in this process (alone, then from one "
-            "thread per core, ≈ 1 s each), then the portal restarted with chosen passwords "
-            "hashed at it (and its decoys too):",
-            "\n".join(trade),
-        ]
     )
 
 

@@ -14,9 +14,9 @@ import handlers
 from bot.config import Settings
 from bot.context import BotContext, EduConnectApplication, ServiceRunner
 from bot.db import make_engine, upgrade_schema
+from bot.jobs import OutboxSender, RunningSender, setup_deletions, start_sender
 from bot.persistence import SQLPersistence
 from bot.portal.server import RunningPortal, start_portal
-from bot.services.outbox import OutboxSender, RunningSender, start_sender
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def build_application(settings: Settings, engine: Engine) -> EduConnectApplicati
                 tzinfo=settings.tz,
             )
         )
-        # ConversationHandler assumes one update at a time per process (see NOTES.md).
+        # ConversationHandler assumes one update at a time per process.
         .concurrent_updates(False)
         .post_init(_post_init)
         .post_stop(_post_stop)
@@ -58,6 +58,8 @@ def build_application(settings: Settings, engine: Engine) -> EduConnectApplicati
     # Group -1 runs before every handler: it sets the language of this update.
     application.add_handler(TypeHandler(Update, handlers.set_update_language), group=-1)
     handlers.register(application)
+    # Deleting the letters PDFs after the retention (rescheduled from the database at start).
+    setup_deletions(application)
     application.add_error_handler(handlers.on_error)
     return application
 
@@ -67,7 +69,7 @@ def build_application(settings: Settings, engine: Engine) -> EduConnectApplicati
 _outbox_senders: WeakKeyDictionary[Any, RunningSender] = WeakKeyDictionary()
 
 
-# The activation portal each running application serves in its own event loop (SPEC §6).
+# The activation portal each running application serves in its own event loop (docs/PRODUCT.md).
 _portals: WeakKeyDictionary[Any, RunningPortal] = WeakKeyDictionary()
 
 

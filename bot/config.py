@@ -1,4 +1,4 @@
-"""Settings read from the environment (and a `.env` file), named as in SPEC §9."""
+"""Settings read from the environment (and a `.env` file), with the names the README documents."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -28,14 +28,20 @@ class ServiceRunner:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def call(self, function: Callable[..., T], /, **kwargs: Any) -> T:
-        """Run `function(session=..., **kwargs)` in a transaction, in this thread."""
+    # Services take the session as their first parameter, so `P` is the rest of their
+    # signature and mypy checks the keywords a handler passes.
+    def call(
+        self, function: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run `function(session, *args, **kwargs)` in a transaction, in this thread."""
         with session_scope(self.engine) as session:
-            return function(session=session, **kwargs)
+            return function(session, *args, **kwargs)
 
-    async def run(self, function: Callable[..., T], /, **kwargs: Any) -> T:
-        """Run `function(session=..., **kwargs)` in a transaction, in a worker thread."""
-        return await asyncio.to_thread(self.call, function, **kwargs)
+    async def run(
+        self, function: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run `function(session, *args, **kwargs)` in a transaction, in a worker thread."""
+        return await asyncio.to_thread(self.call, function, *args, **kwargs)
 
     def session(self) -> Session:
         """A bare session, for the rare caller that manages its own transaction."""

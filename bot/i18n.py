@@ -36,7 +36,7 @@ DOMAIN = "messages"
 DEFAULT_LANGUAGE = "fr"
 # The language the message ids are written in.
 SOURCE_LANGUAGE = "en"
-# French first: the reference. Families may also use the others (SPEC §8).
+# French first: the reference. Families may also use the others (docs/PRODUCT.md).
 SUPPORTED_LANGUAGES = ("fr", "en", "ar", "pt", "es", "tr")
 RTL_LANGUAGES = frozenset({"ar"})
 

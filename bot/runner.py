@@ -4,7 +4,7 @@ else the offline sandbox.
 Real mode: the bot polls Telegram (or the Bot API server of `TELEGRAM_BASE_URL`) with the
 database in the same process, until Ctrl-C or SIGTERM, which stop it cleanly (the last updates
 confirmed, conversations saved, exit code 0). What runs beside the bot — the digest scheduler
-(SPEC §7), the activation portal (SPEC §6) — is to start and stop with the Telegram
+(docs/PRODUCT.md), the activation portal (docs/PRODUCT.md) — is to start and stop with the Telegram
 application, from its `post_init` / `post_stop` hooks set in `bot.app.build_application`
 (`post_init` installs the command menus today): `run_polling` calls them in real mode and the
 sandbox (`bot.sandbox.run`) calls the same hooks, so both modes run the same process.
@@ -16,8 +16,12 @@ import logging
 import sys
 from pathlib import Path
 
+from telegram.error import InvalidToken, NetworkError
+
+from bot.app import run_bot
 from bot.config import Settings
 from bot.i18n import _
+from bot.sandbox.run import run_sandbox
 from bot.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -42,8 +46,6 @@ def run(
     """
     if settings.telegram_bot_token and not sandbox and demo is None:
         return run_real(settings)
-    from bot.sandbox.run import run_sandbox
-
     interactive = sys.stdin.isatty() if demo is None else not demo
     return run_sandbox(settings, interactive=interactive, samples=samples, reset=reset)
 
@@ -73,10 +75,6 @@ def configure_logging(settings: Settings) -> None:
 
 def run_real(settings: Settings) -> int:
     """Poll Telegram until Ctrl-C or SIGTERM; 0 after a clean stop."""
-    from telegram.error import InvalidToken, NetworkError
-
-    from bot.app import run_bot
-
     configure_logging(settings)
     # The address without the token, which must never reach a log.
     log.info("starting the bot against %s", settings.telegram_base_url)

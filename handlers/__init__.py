@@ -16,47 +16,40 @@ from telegram.ext import Application, BaseHandler
 
 from bot.context import BotContext, EduConnectApplication
 from bot.i18n import _, negotiate_language, set_language
+from bot.services.accounts import remember_bot_username
+from handlers import (
+    classes,
+    distribution,
+    export,
+    guardians,
+    roster,
+    school,
+    start,
+    status,
+)
+from handlers import help as help_
+from handlers.menus import install as install_menus
 
 log = logging.getLogger(__name__)
 
 
-def _feature_modules() -> list[object]:
-    # Imported here so that importing `handlers` stays cheap and free of cycles.
-    from handlers import (
-        classes,
-        deletions,
-        distribution,
-        export,
-        guardians,
-        letters,
-        roster,
-        school,
-        start,
-        status,
-    )
-    from handlers import help as help_
-
-    # Features with conversations go first, so their steps win over plain commands.
-    # (letters holds the conversation of /envoyer, /relancer and /pdf; distribution and
-    # deletions only start background work.)
-    return [
-        start,
-        roster,
-        letters,
-        distribution,
-        deletions,
-        school,
-        classes,
-        guardians,
-        status,
-        export,
-        help_,
-    ]
+# Features with conversations go first, so their steps win over plain commands.
+_FEATURES = [
+    start,
+    roster,
+    distribution,
+    school,
+    classes,
+    guardians,
+    status,
+    export,
+    help_,
+]
 
 
 def register(application: Application) -> None:
     """Add every feature's handlers to `application`."""
-    for module in _feature_modules():
+    for module in _FEATURES:
         handlers: list[BaseHandler] = getattr(module, "HANDLERS", [])
         for handler in handlers:
             application.add_handler(handler)
@@ -68,8 +61,6 @@ def register(application: Application) -> None:
     # Last of all, in the same group: they answer only what no feature took (a global /annuler,
     # unknown commands, stray text). In a later group they would also answer every message a
     # conversation step had already handled.
-    from handlers import help as help_
-
     for handler in help_.FALLBACK_HANDLERS:
         application.add_handler(handler)
 
@@ -140,9 +131,6 @@ async def on_error(update: object, context: BotContext) -> None:
 async def install_command_menus(application: Application) -> None:
     """Give directors and families their own command menus (setMyCommands per scope), and keep
     the bot's username for the letters' deep links (the CLI prints letters too)."""
-    from bot.services.family import remember_bot_username
-    from handlers import menus
-
-    await menus.install(application)
+    await install_menus(application)
     if isinstance(application, EduConnectApplication):
         await application.db.run(remember_bot_username, username=application.bot.username)

@@ -14,7 +14,7 @@ from telegram.ext import ConversationHandler
 
 from bot.context import BotContext
 from bot.i18n import _
-from bot.services.directors import directed_schools
+from bot.services.schools import directed_schools
 
 # user_data key of the school a director of several schools is working on.
 CURRENT_SCHOOL_KEY = "school_id"

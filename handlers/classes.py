@@ -10,8 +10,7 @@ from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot.context import BotContext
 from bot.i18n import _
-from bot.services.roster import GuardianFilters
-from bot.services.statistics import GroupCounts, school_statistics
+from bot.services.roster import GroupCounts, GuardianFilters, school_statistics
 from handlers.access import SchoolRef, director_only
 from handlers.guardians import PREFIX as GUARDIANS_PREFIX
 from handlers.keyboards import (

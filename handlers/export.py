@@ -8,7 +8,7 @@ from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot.context import BotContext
 from bot.i18n import _, current_language, format_number, ngettext
-from bot.services.export import export_accounts
+from bot.services.roster import export_accounts
 from handlers.access import SchoolRef, director_only
 
 

@@ -13,7 +13,7 @@ from telegram.ext import BaseHandler, CommandHandler, ConversationHandler, Messa
 
 from bot.context import BotContext
 from bot.i18n import N_, _
-from bot.services.directors import enrolled_pupil_count
+from bot.services.schools import enrolled_pupil_count
 from handlers.access import SchoolRef, chosen_school, director_schools
 
 # One line per command, in menu order: what it does and how to call it.

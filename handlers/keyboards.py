@@ -1,6 +1,6 @@
 """Inline keyboards and message layout shared by the director's features: ◀️ ▶️ pages, a class
-/ level / whole-school picker, long texts split under Telegram's limit, and showing a screen by
-editing the message a button belongs to.
+/ level / whole-school picker, long texts split under Telegram's limit, showing a screen by
+editing the message a button belongs to, and answering the buttons of a step that is over.
 
 Buttons carry their whole meaning in `callback_data` (a feature prefix, then `Scope.token`…),
 so they keep working after a restart and need no conversation state.
@@ -8,24 +8,26 @@ so they keep working after a restart and need no conversation state.
 
 from __future__ import annotations
 
+import contextlib
 import html
 from collections.abc import Callable, Sequence
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest
 
+from bot.context import BotContext
 from bot.i18n import _, format_number, ngettext
 from bot.services.roster import (
     SCHOOL_SCOPE,
     STATE_LIGHTS,
     ClassInfo,
+    Counts,
     ResolvedScope,
     Scope,
     ScopeKind,
     UnknownClassError,
 )
-from bot.services.statistics import Counts
 
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH
 # Telegram shows about this many characters of a button on a phone; the rest is cut with «…».
@@ -142,6 +144,29 @@ async def show(
     for index, text in enumerate(texts):
         markup = reply_markup if index == len(texts) - 1 else None
         await message.reply_text(text, reply_markup=markup)
+
+
+async def answer_stale_button(update: Update, text: str) -> None:
+    """Answer a button of a step that is over (`text` in an alert, so it is never missed) and
+    take the buttons off its message, so that it is not pressed again."""
+    query = update.callback_query
+    if query is None:
+        return
+    await query.answer(text, show_alert=True)
+    if isinstance(query.message, Message) and query.message.reply_markup:
+        # Already edited by a tap a moment earlier: nothing left to take off.
+        with contextlib.suppress(BadRequest):
+            await query.edit_message_reply_markup(reply_markup=None)
+
+
+async def answer_earlier_step_button(update: Update, context: BotContext) -> None:
+    """Answer a button of an earlier step of a conversation still in progress (its buttons
+    stay: the step may be shown again). Usable as a PTB callback."""
+    if update.callback_query:
+        await update.callback_query.answer(
+            _("This button belongs to an earlier step: use the buttons of my latest message."),
+            show_alert=True,
+        )
 
 
 # --- Texts shared by the roster features ---------------------------------------------------------

@@ -14,7 +14,7 @@ from telegram.ext import Application
 
 from bot.context import EduConnectApplication
 from bot.i18n import N_, _, use_language
-from bot.services.directors import director_telegram_ids
+from bot.services.schools import director_telegram_ids
 
 log = logging.getLogger(__name__)
 

@@ -27,17 +27,20 @@ from telegram.warnings import PTBUserWarning
 
 from bot.context import BotContext
 from bot.i18n import _, format_number, ngettext
-from bot.services.onde.messages import category_name
-from bot.services.onde.reader import MAX_FILE_BYTES
-from bot.services.onde.report import ImportReport, LineIssue, RecordCounts, RosterFileError
 from bot.services.roster import (
+    MAX_FILE_BYTES,
+    ImportReport,
+    LineIssue,
+    RecordCounts,
+    RosterFileError,
+    category_name,
     discard_uploads,
     identify_roster_file,
     import_uploads,
     save_upload,
 )
 from handlers.access import SchoolRef, director_only
-from handlers.keyboards import split_text
+from handlers.keyboards import answer_earlier_step_button, answer_stale_button, split_text
 
 # Conversation states: what the director is doing.
 WAITING_FOR_SECOND_FILE = "waiting_for_second_file"
@@ -454,25 +457,11 @@ async def remind_what_is_expected(update: Update, context: BotContext) -> None:
         )
 
 
-async def earlier_step_button(update: Update, context: BotContext) -> None:
-    """Answer a button of an earlier step of the import in progress."""
-    if update.callback_query:
-        await update.callback_query.answer(
-            _("This button belongs to an earlier step: use the buttons of my latest message."),
-            show_alert=True,
-        )
-
-
 async def stale_button(update: Update, context: BotContext) -> None:
     """Answer a button of an import that is over."""
-    query = update.callback_query
-    if query is None:
-        return
-    await query.answer(
-        _("This import is over. Send the ONDE files again to start a new one."), show_alert=True
+    await answer_stale_button(
+        update, _("This import is over. Send the ONDE files again to start a new one.")
     )
-    if isinstance(query.message, Message) and query.message.reply_markup:
-        await query.edit_message_reply_markup(reply_markup=None)
 
 
 _PRIVATE = filters.ChatType.PRIVATE
@@ -501,7 +490,7 @@ with warnings.catch_warnings():
         },
         fallbacks=[
             CommandHandler("annuler", cancel_import, filters=_PRIVATE),
-            CallbackQueryHandler(earlier_step_button, pattern=f"^{PREFIX}"),
+            CallbackQueryHandler(answer_earlier_step_button, pattern=f"^{PREFIX}"),
         ],
         name="roster_import",
         persistent=True,

@@ -20,16 +20,16 @@ from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot.context import BotContext
 from bot.i18n import _, current_language, format_date, negotiate_language, ngettext, use_language
-from bot.services.directors import redeem_director_invitation
-from bot.services.family import FamilyLinkError, LinkedGuardian, LinkRefusal, redeem_link_code
+from bot.services.accounts import FamilyLinkError, LinkedGuardian, LinkRefusal, redeem_link_code
 from bot.services.roster import STATE_LIGHTS, state_label
 from bot.services.schools import (
     InvitationAlreadyUsedError,
     InvitationExpiredError,
     UnknownInvitationError,
+    redeem_director_invitation,
 )
-from handlers import menus
 from handlers.access import SchoolRef, chosen_school, director_schools, set_current_school
+from handlers.menus import set_director_menu
 from models import AccountState
 
 # At most this many failed codes per user within the window; then wait until the oldest ages out.
@@ -144,7 +144,7 @@ async def redeem_invitation_code(update: Update, context: BotContext, code: str)
     set_current_school(context, school)
     schools = await director_schools(context, user.id)
     await message.reply_text(_welcome_director(school, len(schools)))
-    await menus.set_director_menu(context.bot, message.chat.id)
+    await set_director_menu(context.bot, message.chat.id)
     return CodeOutcome.ACCEPTED
 
 
@@ -327,7 +327,7 @@ async def start(update: Update, context: BotContext) -> None:
         return
     await message.reply_text(_welcome_back(school, len(schools)))
     # Cheap, and it repairs a menu lost on Telegram's side.
-    await menus.set_director_menu(context.bot, message.chat.id)
+    await set_director_menu(context.bot, message.chat.id)
 
 
 HANDLERS: list[BaseHandler] = [

@@ -1,4 +1,4 @@
-"""/etat [classe]: the « état des comptes » of SPEC §2 for the school, a class or a level — the
+"""/etat [classe]: the « état des comptes » for the school, a class or a level — the
 lights, both percentages, per class and per level — and what to do next.
 
 Without an argument it shows the whole school with a button per class to look closer; the
@@ -17,6 +17,8 @@ from bot.context import BotContext
 from bot.i18n import _, format_number, format_percentage, ngettext
 from bot.services.roster import (
     STATE_LIGHTS,
+    Counts,
+    GroupCounts,
     NextStep,
     NextStepKind,
     ScopeKind,
@@ -25,7 +27,6 @@ from bot.services.roster import (
     state_label,
     status_report,
 )
-from bot.services.statistics import Counts, GroupCounts
 from handlers.access import SchoolRef, director_only
 from handlers.keyboards import (
     button_text,

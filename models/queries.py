@@ -3,16 +3,16 @@ accounts export. A few set-based statements each, never one query per guardian.
 
 « Enrolled » means what the statistics mean by it: a pupil not archived, in no archived class.
 A guardian is « in » a scope when one of their enrolled children is, and is listed only with
-an active (not deactivated) account, so lists add up with `bot.services.statistics`.
+an active (not deactivated) account, so lists add up with `bot.services.roster.statistics`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlmodel import Session, col
@@ -27,8 +27,18 @@ from models.tables import (
     SchoolClass,
 )
 
-# Ids per `IN (...)`: far below SQLite's bound-parameter cap, few round trips.
-_ID_CHUNK = 500
+# Values per `IN (…)`: far below SQLite's bound-parameter cap (32,766) and PostgreSQL's
+# (65,535), and few round trips.
+IN_CHUNK = 500
+
+_T = TypeVar("_T")
+
+
+def in_chunks(values: Iterable[_T], size: int = IN_CHUNK) -> Iterator[list[_T]]:
+    """`values` cut into lists of at most `size`, each small enough for one `column.in_(…)`."""
+    items = values if isinstance(values, list) else list(values)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 @dataclass(frozen=True)
@@ -207,7 +217,7 @@ def children_of(session: Session, guardian_ids: Sequence[int]) -> dict[int, list
     """The enrolled children of each guardian, in class then first-name order."""
     children: dict[int, list[ChildRow]] = defaultdict(list)
     ids = sorted(set(guardian_ids))
-    for start in range(0, len(ids), _ID_CHUNK):
+    for chunk in in_chunks(ids):
         statement = (
             select(
                 col(PupilGuardian.guardian_id),
@@ -218,7 +228,7 @@ def children_of(session: Session, guardian_ids: Sequence[int]) -> dict[int, list
             .join(Pupil, col(Pupil.id) == col(PupilGuardian.pupil_id))
             .outerjoin(SchoolClass, col(SchoolClass.id) == col(Pupil.class_id))
             .where(
-                col(PupilGuardian.guardian_id).in_(ids[start : start + _ID_CHUNK]),
+                col(PupilGuardian.guardian_id).in_(chunk),
                 col(Pupil.archived_at).is_(None),
                 col(SchoolClass.archived_at).is_(None),
             )

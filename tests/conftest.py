@@ -14,9 +14,9 @@ from sqlmodel import Session
 from bot.db import make_engine, upgrade_schema
 from tests.postgres import PostgresServer
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "onde"
-if not SAMPLES.exists():  # CI lays shared/ beside the clone, like a developer's checkout
-    SAMPLES = Path(os.environ.get("EDUCONNECT_SAMPLES", "../shared/samples/onde")).resolve()
+# The demo school's two ONDE extractions, written by the generator (tests/test_bench_generator.py
+# checks they are still exactly what it writes).
+SAMPLES = Path(__file__).resolve().parent / "data" / "onde"
 
 _database_counter = itertools.count()
 
@@ -72,7 +72,5 @@ def session(sqlite_engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    """The realistic ONDE extraction shipped in shared/samples."""
-    if not (SAMPLES / "eleves.csv").exists():
-        pytest.fail(f"the shared ONDE samples are missing at {SAMPLES}")
+    """The folder of the demo school's realistic ONDE extractions (eleves.csv, responsables.csv)."""
     return SAMPLES

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from bot.services.accounts import create_accounts
+from bot.services.accounts.lifecycle import create_accounts
 from models import Account, Guardian, Pupil, PupilGuardian, School, SchoolClass
 
 _FIRST_NAMES = ("Camille", "Éloïse", "Jean-Pierre", "Inès", "Noah", "Léa", "Yasmine", "Hugo")

@@ -29,8 +29,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlmodel import Session, col, select
 
-from bot.services.accounts import IssuedCredential
-from bot.services.letter_content import ChildLine, Letter, activation_url, bot_link_url
+from bot.services.accounts.credentials import IssuedCredential
+from bot.services.letters.content import ChildLine, Letter, activation_url, bot_link_url
 from models import Account, Guardian, Pupil, PupilGuardian, School, SchoolClass
 
 PORTAL_URL = "http://127.0.0.1:8080"

@@ -1,5 +1,6 @@
-"""The benchmark's synthetic ONDE extractions are real ONDE files: the reader accepts them as
-they are, and the importer imports them (tiny sizes; figures come from `make bench` only)."""
+"""The generated ONDE extractions are real ONDE files: the reader accepts them as they are, and
+the importer imports them (tiny sizes; figures come from `make bench` only). The demo school's
+files in tests/data/onde are exactly what the generator writes."""
 
 from __future__ import annotations
 
@@ -10,18 +11,42 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from bench.district import GUARDIAN_HEADER, PUPIL_HEADER, generate_district, generate_school
 from bot.db import session_scope
-from bot.services.onde.importer import import_roster
-from bot.services.onde.reader import (
+from bot.sandbox.onde_generator import (
+    DEMO_CLASSES,
+    DEMO_FILES_COMMAND,
+    DEMO_GUARDIANS,
+    DEMO_UAI,
+    GUARDIAN_HEADER,
+    PUPIL_HEADER,
+    demo_school,
+    generate_district,
+    generate_school,
+)
+from bot.services.roster.onde.importer import import_roster
+from bot.services.roster.onde.reader import (
     GuardianExtraction,
     PupilExtraction,
     PupilRow,
     read_extraction,
 )
-from bot.services.schools import add_school
+from bot.services.schools.registry import add_school
 
 TODAY = date(2026, 1, 15)
+# The headers of ONDE's « Élèves » and « Responsables » extractions, letter for letter: the
+# leading space of « Cycle » and the three child groups are ONDE's.
+ONDE_PUPIL_HEADER = (
+    "Nom élève;Nom d'usage élève;Prénom élève;Date naissance;Sexe;INE;Adresse1;Cp1;Commune1;"
+    "Pays1;Adresse2;Cp2;Commune2;Pays2; Cycle;Niveau;Libellé classe;Identifiant classe;"
+    "Attestation fournie;Autorisation associations;Autorisation photo;Décision de passage"
+)
+ONDE_GUARDIAN_HEADER = (
+    "Civilité Responsable;Nom usage responsable;Nom responsable;Prénom responsable;"
+    "Adresse responsable;CP responsable;Commune responsable;Pays;Courriel;Téléphone domicile;"
+    "Téléphone travail;Téléphone portable;Nom d'usage enfant;Nom de famille enfant;"
+    "Prénom enfant;Classes enfants;Nom d'usage enfant;Nom de famille enfant;Prénom enfant;"
+    "Classes enfants;Nom d'usage enfant;Nom de famille enfant;Prénom enfant;Classes enfants"
+)
 
 
 def _header(data: bytes) -> str:
@@ -34,15 +59,12 @@ def _pupil_rows(data: bytes) -> list[PupilRow]:
     return extraction.rows
 
 
-def test_files_have_the_headers_encoding_and_line_breaks_of_the_shared_samples(
-    samples_dir: Path,
-) -> None:
-    school = generate_school(seed=7, pupils=40)
+@pytest.mark.parametrize("which", ["district", "demo"])
+def test_files_have_the_headers_encoding_and_line_breaks_of_onde(which: str) -> None:
+    school = generate_school(seed=7, pupils=40) if which == "district" else demo_school()
 
-    assert _header(school.pupils_csv) == _header((samples_dir / "eleves.csv").read_bytes())
-    assert _header(school.pupils_csv) == PUPIL_HEADER
-    assert _header(school.guardians_csv) == _header((samples_dir / "responsables.csv").read_bytes())
-    assert _header(school.guardians_csv) == GUARDIAN_HEADER
+    assert _header(school.pupils_csv) == PUPIL_HEADER == ONDE_PUPIL_HEADER
+    assert _header(school.guardians_csv) == GUARDIAN_HEADER == ONDE_GUARDIAN_HEADER
     for data in (school.pupils_csv, school.guardians_csv):
         text = data.decode("cp1252")
         assert text.endswith("\r\n")
@@ -115,3 +137,39 @@ def test_the_importer_imports_it_and_a_reimport_changes_nothing(sqlite_engine: E
     assert (again.pupils.unchanged, again.guardians.unchanged) == (50, school.guardians)
     assert again.pupils.added == again.pupils.updated == again.guardians.updated == 0
     assert again.accounts_created == again.links_added == again.links_removed == 0
+
+
+# --- the demo school ---------------------------------------------------------------------------
+
+
+def test_the_committed_demo_files_are_what_the_generator_writes(samples_dir: Path) -> None:
+    school = demo_school()
+    for name, data in school.files:
+        committed = (samples_dir / name).read_bytes()
+        assert committed == data, (
+            f"{samples_dir / name} is not what the generator writes; rewrite both files with "
+            f"`{DEMO_FILES_COMMAND}` and commit them"
+        )
+    assert demo_school().files == school.files  # no seed but its own
+
+
+def test_the_demo_school_is_the_sandbox_school_with_its_planted_mess() -> None:
+    school = demo_school()
+    pupils = read_extraction(school.pupils_csv, filename="eleves.csv", today=TODAY)
+    guardians = read_extraction(school.guardians_csv, filename="responsables.csv", today=TODAY)
+    assert isinstance(pupils, PupilExtraction) and isinstance(guardians, GuardianExtraction)
+
+    assert (school.uai, school.name) == (DEMO_UAI, "École de démonstration Jules Ferry")
+    assert (school.pupils, school.guardians, school.classes) == (180, DEMO_GUARDIANS, 8)
+    assert len(pupils.rows) == 180 and pupils.issues == []
+    assert school.pupils_csv.decode("cp1252").endswith("\r\nNombre d'élèves : 180\r\n")
+    sizes = Counter((row.class_label, row.level) for row in pupils.rows)
+    assert sizes == Counter(
+        {(label, level): count for label, _id, levels in DEMO_CLASSES for level, count in levels}
+    )
+    ids = {(row.class_label, row.class_onde_id) for row in pupils.rows}
+    assert ids == {(label, onde_id) for label, onde_id, _levels in DEMO_CLASSES}
+    assert {"CE2-CM1", "CM1/2 Mme N'Diaye", "PS-MS Mme Roux"} <= {label for label, _ in ids}
+    assert Counter(issue.code for issue in guardians.issues) == {"invalid_email": 12}
+    assert school.malformed_emails == 12
+    assert len(guardians.rows) == DEMO_GUARDIANS

@@ -237,8 +237,8 @@ def test_an_unexpected_error_is_logged_in_the_data_folder_not_shown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from bot import cli
+    from bot.cli import schools as school_commands
     from bot.config import get_settings
-    from bot.services import schools
 
     def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("a bug, with a secret detail")
@@ -246,7 +246,7 @@ def test_an_unexpected_error_is_logged_in_the_data_folder_not_shown(
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(schools, "list_schools", broken)
+    monkeypatch.setattr(school_commands, "list_schools", broken)
     get_settings.cache_clear()
     try:
         code = cli.run(["school", "list"])

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from bot.db import make_engine
-from bot.services.passwords import verify_password
+from bot.services.accounts.passwords import verify_password
 from models import Account, AccountState, DistributionChannel, OutboxMessage, OutboxStatus
 from tests.mailtools import SmtpTestServer
 from tests.services.test_distribution import guardians_of_class_in_files

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from bot.portal import security
 from bot.portal.pages import portal_of, redirect
-from bot.services.family import known_bot_username
+from bot.services.accounts import known_bot_username
 from bot.services.portal import PortalAccount, current_account
 from models import AccountState
 

@@ -16,6 +16,7 @@ from bot.portal import security
 from bot.portal.guards import posted_form
 from bot.portal.links import bad_link_page
 from bot.portal.pages import field_errors, portal_of, redirect, render, retry_text
+from bot.services.accounts import normalise_email
 from bot.services.portal import (
     LinkStatus,
     LinkView,
@@ -24,7 +25,6 @@ from bot.services.portal import (
     RequestResult,
     RequestStatus,
     inspect_link,
-    normalized_email,
     request_password_reset,
     reset_password_with_link,
     send_identifier_reminder,
@@ -42,7 +42,7 @@ async def forgot_password_page(request: Request) -> Response:
 def _email_problem(email: str) -> Problem | None:
     if not email:
         return Problem.REQUIRED
-    return Problem.EMAIL_INVALID if normalized_email(email) is None else None
+    return Problem.EMAIL_INVALID if normalise_email(email) is None else None
 
 
 async def _send_and_answer(

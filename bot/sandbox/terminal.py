@@ -24,7 +24,7 @@ from rich.text import Text
 
 from bot.i18n import N_, _, format_number, ngettext
 from bot.sandbox.botapi import Button, CallbackRef, ChatEvent, ChatMessage
-from bot.sandbox.run import Persona, Sandbox
+from bot.sandbox.session import Persona, Sandbox
 
 # Styles for the entities Telegram derives from the bot's HTML.
 _ENTITY_STYLES = {

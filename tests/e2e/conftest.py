@@ -238,9 +238,9 @@ class BotProcess:
             added = self.cli_json("school", "add", UAI, SCHOOL_NAME, "--city", CITY)
             invitation = self.cli_json("director", "invite", UAI)
             return SeededSchool(int(added["id"]), added["uai"], added["name"], invitation["code"])
-        from bot.services.schools import add_school, create_invitation
+        from bot.services.schools.registry import add_school, create_invitation
 
-        def seed(*, session: Any) -> SeededSchool:
+        def seed(session: Any) -> SeededSchool:
             school = add_school(session=session, uai=UAI, name=SCHOOL_NAME, city=CITY, actor="e2e")
             assert school.id is not None
             code, _ = create_invitation(session=session, school_id=school.id, actor="e2e")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.sandbox.botapi import ChatMessage, ThreadedBotApi, ThreadedUser
-from bot.services.onde.importer import import_roster
+from bot.services.roster.onde.importer import import_roster
 from tests.e2e.conftest import REPLY_TIMEOUT, BotProcess, SeededSchool
 from tests.mailtools import SmtpTestServer
 

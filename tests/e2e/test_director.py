@@ -53,7 +53,7 @@ class SchoolFacts:
     identifiers: set[str]
 
 
-def school_facts(*, session: Session, school_id: int) -> SchoolFacts:
+def school_facts(session: Session, *, school_id: int) -> SchoolFacts:
     """Counts straight from the tables, independently of the bot's own queries."""
     active_pupil = (col(Pupil.school_id) == school_id) & col(Pupil.archived_at).is_(None)
     classes = []
@@ -85,7 +85,7 @@ def school_facts(*, session: Session, school_id: int) -> SchoolFacts:
     )
 
 
-def guardians_without_email(*, session: Session, school_id: int, class_label: str) -> set[str]:
+def guardians_without_email(session: Session, *, school_id: int, class_label: str) -> set[str]:
     """Identifiers of the class's guardians who have no e-mail address."""
     rows = session.execute(
         select(col(Account.identifier))
@@ -121,7 +121,7 @@ def code_spans(message: ChatMessage) -> list[str]:
 
 def import_samples(bot: BotProcess, school: SeededSchool, samples_dir: Path) -> None:
     """Import the sample school through the service, as a CLI import would."""
-    from bot.services.onde.importer import import_roster
+    from bot.services.roster.onde.importer import import_roster
 
     files = [
         (name, (samples_dir / name).read_bytes()) for name in ("eleves.csv", "responsables.csv")

@@ -22,11 +22,11 @@ from pypdf import PdfReader
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
+from bot.jobs import MAX_UNRECORDED
 from bot.sandbox.botapi import ChatMessage, ThreadedBotApi, ThreadedUser
-from bot.services.onde.importer import import_roster
-from bot.services.outbox import MAX_UNRECORDED
-from bot.services.passwords import PROVISIONAL_ALPHABET, verify_password
-from handlers import distribution, letters
+from bot.services.accounts.passwords import PROVISIONAL_ALPHABET, verify_password
+from bot.services.roster.onde.importer import import_roster
+from handlers.distribution import state
 from models import Account, AccountState, DistributionChannel, Guardian, ScheduledDeletion, utcnow
 from tests.conftest import SAMPLES
 from tests.e2e.conftest import REPLY_TIMEOUT, BotProcess, SeededSchool, text_of
@@ -57,9 +57,13 @@ class SampleGuardian:
 
 
 def _rows(path: Path) -> list[list[str]]:
+    """The header and the data rows (a one-cell summary line under the data is left out)."""
     raw = path.read_bytes()
     text = raw.decode("utf-8-sig") if raw.startswith(b"\xef\xbb\xbf") else raw.decode("cp1252")
-    return [row for row in csv.reader(io.StringIO(text), delimiter=";") if any(row)]
+    rows = [row for row in csv.reader(io.StringIO(text), delimiter=";") if any(row)]
+    while len(rows) > 1 and len(rows[-1]) == 1:
+        rows.pop()
+    return rows
 
 
 def sample_guardians(folder: Path) -> list[SampleGuardian]:
@@ -173,10 +177,10 @@ def test_envoyer_cm1_then_relancer_reminder_and_reset(
     assert expected and any(g.email is None for g in in_cm1)
 
     started = utcnow()
-    preview = command(director, "/envoyer CM1", offering(distribution.SEND))
+    preview = command(director, "/envoyer CM1", offering(state.SEND))
     assert "CM1" in preview.content
     assert not smtp.messages
-    press(director, preview, distribution.SEND)
+    press(director, preview, state.SEND)
     done = director.wait_for(summary, 60)
 
     # Every guardian with a valid address got exactly one e-mail; nobody else got any.
@@ -190,7 +194,7 @@ def test_envoyer_cm1_then_relancer_reminder_and_reset(
         passwords[account.identifier] = next(
             p for p in PASSWORD.findall(text) if verify_password(account.password_hash or "", p)
         )
-    # The lights and dates of SPEC §2: notified by e-mail now; the others untouched.
+    # The lights and dates of docs/PRODUCT.md: notified by e-mail now; the others untouched.
     accounts = all_accounts(bot, school.id)
     for identifier, account in accounts.items():
         if identifier in passwords:
@@ -208,8 +212,8 @@ def test_envoyer_cm1_then_relancer_reminder_and_reset(
 
     # /relancer, reminder: no password, states unchanged, dates updated.
     before = all_accounts(bot, school.id)
-    shown = command(director, "/relancer CM1", offering(distribution.REMIND))
-    press(director, shown, distribution.REMIND)
+    shown = command(director, "/relancer CM1", offering(state.REMIND))
+    press(director, shown, state.REMIND)
     director.wait_for(summary, 60)
     reminders = smtp.messages[len(received) :]
     assert Counter(a.casefold() for m in reminders for a in m.rcpt_tos) == expected
@@ -223,8 +227,8 @@ def test_envoyer_cm1_then_relancer_reminder_and_reset(
         assert after[identifier].distributed_at > before[identifier].distributed_at  # type: ignore[operator]
 
     # /relancer, reset: new passwords, the old ones stop working.
-    shown = command(director, "/relancer CM1", offering(distribution.RESET))
-    press(director, shown, distribution.RESET)
+    shown = command(director, "/relancer CM1", offering(state.RESET))
+    press(director, shown, state.RESET)
     director.wait_for(summary, 60)
     resets = smtp.messages[len(received) + len(reminders) :]
     assert Counter(a.casefold() for m in resets for a in m.rcpt_tos) == expected
@@ -251,10 +255,10 @@ def test_pdf_cm1_is_encrypted_and_deleted_after_the_retention_across_a_restart(
     director.send_text("/pdf CM1")
     director.next_message(REPLY_TIMEOUT)  # asks for the document password
     typed = director.send_text(DOCUMENT_PASSWORD)
-    preview = director.wait_for(offering(letters.PRINT), REPLY_TIMEOUT)
+    preview = director.wait_for(offering(state.PRINT), REPLY_TIMEOUT)
     assert (director.chat_id, typed.message_id) in bot_api.deleted
     assert all(DOCUMENT_PASSWORD not in m.content for m in director.bot_messages)
-    press(director, preview, letters.PRINT)
+    press(director, preview, state.PRINT)
     sent = director.wait_for(lambda m: m.document is not None, 60)
     director.wait_for(lambda m: m.content.startswith("✅") and m.document is None, REPLY_TIMEOUT)
 
@@ -351,8 +355,8 @@ def test_kill_during_a_300_message_batch_loses_no_guardian(
     expected = {a for a in accounts_by_email(bot, school.id) if a}
     assert len(expected) == 2 * PUPIL_COUNT >= 300
 
-    preview = command(director, "/envoyer ecole", offering(distribution.SEND))
-    press(director, preview, distribution.SEND)
+    preview = command(director, "/envoyer ecole", offering(state.SEND))
+    press(director, preview, state.SEND)
     deadline = time.monotonic() + 90
     while len(smtp.messages) < 80:
         assert time.monotonic() < deadline, f"only {len(smtp.messages)} e-mails sent"

@@ -23,8 +23,8 @@ from pypdf import PdfReader
 from sqlmodel import Session, col, select
 
 from bot.sandbox.botapi import ThreadedBotApi, ThreadedUser
-from bot.services.passwords import PROVISIONAL_ALPHABET, verify_password
-from handlers import letters
+from bot.services.accounts.passwords import PROVISIONAL_ALPHABET, verify_password
+from handlers.distribution import state
 from models import Account, AccountState, Pupil, PupilGuardian
 from tests.conftest import SAMPLES
 from tests.e2e.conftest import REPLY_TIMEOUT, BotProcess, ask, text_of
@@ -115,8 +115,8 @@ def print_letters(director: ThreadedUser, argument: str) -> bytes:
     director.send_text(f"/pdf {argument}")
     director.next_message(REPLY_TIMEOUT)  # asks for the document password
     director.send_text(DOCUMENT_PASSWORD)
-    preview = director.wait_for(offering(letters.PRINT), REPLY_TIMEOUT)
-    press(director, preview, letters.PRINT)
+    preview = director.wait_for(offering(state.PRINT), REPLY_TIMEOUT)
+    press(director, preview, state.PRINT)
     sent = director.wait_for(lambda m: m.document is not None, 60)
     assert sent.document is not None
     return sent.document.data

@@ -33,9 +33,14 @@ pytestmark = pytest.mark.timeout(120)
 slow = pytest.mark.slow
 
 
+def sandbox_env(tmp_path: Path) -> dict[str, str]:
+    """The sandbox in its own data folder, with the demo school's generated files (no other
+    extractions named in the environment)."""
+    return child_env(DATA_DIR=str(tmp_path / "data"), EDUCONNECT_SAMPLES="")
+
+
 def sandbox(
     tmp_path: Path,
-    samples_dir: Path,
     *args: str,
     stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
@@ -43,7 +48,7 @@ def sandbox(
     return subprocess.run(
         [sys.executable, "-m", "bot", "run", *args],
         cwd=tmp_path,
-        env=child_env(DATA_DIR=str(tmp_path / "data"), EDUCONNECT_SAMPLES=str(samples_dir)),
+        env=sandbox_env(tmp_path),
         input=stdin,
         stdin=subprocess.DEVNULL if stdin is None else None,
         capture_output=True,
@@ -107,10 +112,10 @@ def test_a_wrong_token_is_one_clear_line(
 
 
 @slow
-def test_the_sandbox_demo_imports_the_samples_and_exits_0(
+def test_the_sandbox_demo_imports_the_demo_school_and_exits_0(
     tmp_path: Path, samples_dir: Path
 ) -> None:
-    result = sandbox(tmp_path, samples_dir)
+    result = sandbox(tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     transcript = result.stdout
     assert SCHOOL_NAME in transcript and UAI in transcript
@@ -119,23 +124,29 @@ def test_the_sandbox_demo_imports_the_samples_and_exits_0(
     assert "/etat" in transcript
     summary = re.search(r"(\d+) classes, (\d+) élèves, (\d+) comptes responsables", transcript)
     assert summary is not None, transcript[-2000:]
-    assert int(summary.group(2)) == 180
-    assert int(summary.group(1)) > 0 and int(summary.group(3)) > 0
-    # Class labels of the samples appear in the bot's answers to /classes and /responsables.
-    assert "CP A" in transcript and "GS M. Petit" in transcript
+    assert summary.groups() == ("8", "180", "226")
+    # Class labels of the demo school appear in the bot's answers to /classes and /responsables.
+    assert "CP A" in transcript and "GS M. Petit" in transcript and "CE2-CM1" in transcript
     assert (tmp_path / "data" / "sandbox-demo.db").exists()
+    # The files it sent are the demo school's, generated into the data folder.
+    for name in ("eleves.csv", "responsables.csv"):
+        sent = tmp_path / "data" / "sandbox-samples" / name
+        assert sent.read_bytes() == (samples_dir / name).read_bytes()
 
 
 @slow
-def test_the_sandbox_demo_fails_clearly_without_samples(tmp_path: Path) -> None:
-    result = sandbox(tmp_path, tmp_path / "nowhere")
+def test_the_sandbox_demo_fails_clearly_when_the_samples_given_are_missing(
+    tmp_path: Path,
+) -> None:
+    result = sandbox(tmp_path, "--samples", str(tmp_path / "nowhere"))
     assert result.returncode == 1
     assert result.stderr.startswith("Erreur : ") and "--samples" in result.stderr
+    assert "nowhere" in result.stderr
 
 
 @slow
 def test_the_terminal_chat_switches_persona_presses_buttons_and_saves_documents(
-    tmp_path: Path, samples_dir: Path
+    tmp_path: Path,
 ) -> None:
     script = "\n".join(
         [
@@ -149,7 +160,7 @@ def test_the_terminal_chat_switches_persona_presses_buttons_and_saves_documents(
             ":quitter",
         ]
     )
-    result = sandbox(tmp_path, samples_dir, "--chat", stdin=script + "\n")
+    result = sandbox(tmp_path, "--chat", stdin=script + "\n")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     # The director persona redeemed an invitation through the chat before the prompt.
@@ -165,7 +176,7 @@ def test_the_terminal_chat_switches_persona_presses_buttons_and_saves_documents(
     assert str(saved[0]) in out.replace("\n", "")
 
     # Running again keeps the sandbox database: the director is still the director.
-    again = sandbox(tmp_path, samples_dir, "--chat", stdin="/classes\n")
+    again = sandbox(tmp_path, "--chat", stdin="/classes\n")
     assert again.returncode == 0, again.stderr
     assert "/start " not in again.stdout
     assert "GS M. Petit" in again.stdout
@@ -187,16 +198,14 @@ def test_html_is_rendered_for_the_terminal() -> None:
 
 @slow
 @pytest.mark.parametrize("stop", ["ctrl-c", "ctrl-d"])
-def test_the_terminal_chat_on_a_terminal_ends_cleanly(
-    tmp_path: Path, samples_dir: Path, stop: str
-) -> None:
+def test_the_terminal_chat_on_a_terminal_ends_cleanly(tmp_path: Path, stop: str) -> None:
     """On a terminal the sandbox chats; Ctrl-C (SIGINT from the terminal) or Ctrl-D ends it
     with exit code 0."""
     leader, follower = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "run"],
         cwd=tmp_path,
-        env=child_env(DATA_DIR=str(tmp_path / "data"), EDUCONNECT_SAMPLES=str(samples_dir)),
+        env=sandbox_env(tmp_path),
         stdin=follower,
         stdout=follower,
         stderr=follower,

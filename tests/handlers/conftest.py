@@ -27,8 +27,8 @@ from bot.app import build_application
 from bot.config import Settings
 from bot.context import EduConnectApplication, ServiceRunner
 from bot.sandbox.botapi import BotApiServer, ChatMessage, SandboxUser
-from bot.services.directors import directed_schools
-from bot.services.schools import DEFAULT_INVITATION_TTL, add_school, create_invitation
+from bot.services.schools.directors import directed_schools
+from bot.services.schools.registry import DEFAULT_INVITATION_TTL, add_school, create_invitation
 
 T = TypeVar("T")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlmodel import Session, col
 
-from bot.services.directors import directed_schools
+from bot.services.schools.directors import directed_schools
 from models import Director
 from tests.handlers.conftest import BotHarness
 

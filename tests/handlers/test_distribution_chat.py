@@ -19,14 +19,15 @@ from pypdf import PdfReader
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
+from bot.jobs import OutboxSender, RunningSender, start_sender, sweep_deletions
 from bot.sandbox.botapi import ChatMessage, SandboxUser
-from bot.services.distribution import plan_email_distribution, plan_paper_letters
-from bot.services.letter_settings import get_retention_hours, set_letter_password
-from bot.services.mail_transport import maildir_path
-from bot.services.onde.importer import import_roster
-from bot.services.outbox import OutboxSender, RunningSender, start_sender
-from bot.services.passwords import PROVISIONAL_ALPHABET, verify_password
-from handlers import deletions, distribution, letters
+from bot.services.accounts.passwords import PROVISIONAL_ALPHABET, verify_password
+from bot.services.distribution.planning import plan_email_distribution, plan_paper_letters
+from bot.services.letters.settings import get_retention_hours, set_letter_password
+from bot.services.mail.transport import maildir_path
+from bot.services.roster.onde.importer import import_roster
+from handlers.distribution import progress as distribution_progress
+from handlers.distribution import state
 from models import (
     Account,
     AccountState,
@@ -65,8 +66,8 @@ async def sender(bot_harness: BotHarness) -> AsyncIterator[RunningSender]:
 
 @pytest.fixture
 def fast_progress(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(distribution, "POLL_INTERVAL", 0.1)
-    monkeypatch.setattr(distribution, "EDIT_INTERVAL", 0.5)
+    monkeypatch.setattr(distribution_progress, "POLL_INTERVAL", 0.1)
+    monkeypatch.setattr(distribution_progress, "EDIT_INTERVAL", 0.5)
 
 
 async def director_with_roster(harness: BotHarness, samples_dir: Path) -> DirectorChat:
@@ -146,7 +147,7 @@ async def test_envoyer_class_previews_sends_and_summarises(
     expected = {entry.account_id for entry in preview.planned}
     assert expected and preview.skipped  # CM1 has guardians without an address
 
-    shown = await ask(user, "/envoyer CM1", has_button(distribution.SEND))
+    shown = await ask(user, "/envoyer CM1", has_button(state.SEND))
     assert "CM1" in shown.content
     assert str(len(expected)) in shown.content
     assert str(preview.skip_counts()[next(iter(preview.skip_counts()))]) in shown.content
@@ -155,7 +156,7 @@ async def test_envoyer_class_previews_sends_and_summarises(
         maildir_path(bot_harness.settings)
     )
 
-    await press(user, shown, distribution.SEND)
+    await press(user, shown, state.SEND)
     summary = await user.wait_for(contains_summary, timeout=30)
     assert f"✅ Sent: {len(expected)}" in summary.content or str(len(expected)) in summary.content
 
@@ -181,7 +182,7 @@ async def test_envoyer_alone_asks_for_the_class_with_buttons(
     bot_harness: BotHarness, samples_dir: Path
 ) -> None:
     director = await director_with_roster(bot_harness, samples_dir)
-    question = await ask(director.user, "/envoyer", with_prefix(f"{distribution.EMAIL_PREFIX}s:"))
+    question = await ask(director.user, "/envoyer", with_prefix(f"{state.EMAIL_PREFIX}s:"))
     cm1 = next(
         b.callback_data
         for row in question.inline_keyboard
@@ -190,7 +191,7 @@ async def test_envoyer_alone_asks_for_the_class_with_buttons(
     )
     director.user.drain()
     await press(director.user, question, cm1)
-    shown = await director.user.wait_for(has_button(distribution.SEND), timeout=20)
+    shown = await director.user.wait_for(has_button(state.SEND), timeout=20)
     assert "CM1" in shown.content
 
 
@@ -201,16 +202,16 @@ async def test_envoyer_several_classes_and_the_whole_school(
     both = bot_harness.call(
         plan_email_distribution, school_id=director.school_id, scope_tokens=["CE1", "CM1"]
     )
-    shown = await ask(director.user, "/envoyer CE1 CM1", has_button(distribution.SEND))
+    shown = await ask(director.user, "/envoyer CE1 CM1", has_button(state.SEND))
     assert "CE1" in shown.content and "CM1" in shown.content
     assert str(len(both.planned)) in shown.content
     school = bot_harness.call(
         plan_email_distribution, school_id=director.school_id, scope_tokens=["ecole"]
     )
-    shown = await ask(director.user, "/envoyer ecole", has_button(distribution.SEND))
+    shown = await ask(director.user, "/envoyer ecole", has_button(state.SEND))
     assert str(len(school.planned)) in shown.content
     # A class label with spaces is one class, not two words.
-    shown = await ask(director.user, "/envoyer GS M. Petit", has_button(distribution.SEND))
+    shown = await ask(director.user, "/envoyer GS M. Petit", has_button(state.SEND))
     assert "GS M. Petit" in shown.content
 
 
@@ -218,7 +219,7 @@ async def test_unknown_class_lists_the_known_ones(
     bot_harness: BotHarness, samples_dir: Path
 ) -> None:
     director = await director_with_roster(bot_harness, samples_dir)
-    reply = await ask(director.user, "/envoyer CM7", with_prefix(f"{distribution.EMAIL_PREFIX}s:"))
+    reply = await ask(director.user, "/envoyer CM7", with_prefix(f"{state.EMAIL_PREFIX}s:"))
     assert "CM7" in reply.content and "CE2-CM1" in reply.content
 
 
@@ -227,13 +228,13 @@ async def test_cancel_and_older_previews_send_nothing(
 ) -> None:
     director = await director_with_roster(bot_harness, samples_dir)
     user = director.user
-    shown = await ask(user, "/envoyer CM1", has_button(distribution.SEND))
-    await press(user, shown, distribution.CANCEL_SEND)
+    shown = await ask(user, "/envoyer CM1", has_button(state.SEND))
+    await press(user, shown, state.CANCEL_SEND)
     await bot_harness.settle()
-    older = await ask(user, "/envoyer CM1", has_button(distribution.SEND))
-    newer = await ask(user, "/envoyer CE1", has_button(distribution.SEND))
+    older = await ask(user, "/envoyer CM1", has_button(state.SEND))
+    newer = await ask(user, "/envoyer CE1", has_button(state.SEND))
     # The older preview's button does not confirm the newer one.
-    callback = await user.press(older, data_of(older, distribution.SEND))
+    callback = await user.press(older, data_of(older, state.SEND))
     answer = await user.answer_for(callback)
     assert answer.show_alert
     await bot_harness.settle()
@@ -244,7 +245,7 @@ async def test_cancel_and_older_previews_send_nothing(
     )
     assert not any("⏳" in m.content for m in user.bot_messages)
     # The newer one still works.
-    await press(user, newer, distribution.SEND)
+    await press(user, newer, state.SEND)
     await user.wait_for(lambda m: "⏳" in m.content, timeout=20)
 
 
@@ -262,8 +263,8 @@ async def test_progress_is_throttled_and_the_director_keeps_using_the_bot(
 ) -> None:
     """A slow mail server: the progress message is edited at most every EDIT_INTERVAL seconds,
     never with the same text, and /etat answers while the batch is being sent."""
-    monkeypatch.setattr(distribution, "POLL_INTERVAL", 0.1)
-    monkeypatch.setattr(distribution, "EDIT_INTERVAL", 1.0)
+    monkeypatch.setattr(distribution_progress, "POLL_INTERVAL", 0.1)
+    monkeypatch.setattr(distribution_progress, "EDIT_INTERVAL", 1.0)
     director = await director_with_roster(bot_harness, samples_dir)
     with SmtpTestServer() as smtp:
         original = smtp.handler.handle_DATA
@@ -280,13 +281,13 @@ async def test_progress_is_throttled_and_the_director_keeps_using_the_bot(
             OutboxSender.from_settings(settings, bot_harness.engine, poll_interval=0.2)
         )
         try:
-            shown = await ask(director.user, "/envoyer ecole", has_button(distribution.SEND))
+            shown = await ask(director.user, "/envoyer ecole", has_button(state.SEND))
             planned = len(
                 bot_harness.call(
                     plan_email_distribution, school_id=director.school_id, scope_tokens=["e"]
                 ).planned
             )
-            await press(director.user, shown, distribution.SEND)
+            await press(director.user, shown, state.SEND)
             progress = await director.user.wait_for(lambda m: "▱" in m.content, timeout=30)
             await asyncio.sleep(1.0)
             director.user.drain()
@@ -344,10 +345,10 @@ async def test_pdf_asks_for_the_document_password_then_sends_an_encrypted_pdf(
         school = session.get(School, director.school_id)
         assert school is not None and school.letter_password_encrypted is None
     await type_document_password(bot_harness, user, DOCUMENT_PASSWORD)
-    shown = await user.wait_for(has_button(letters.PRINT), timeout=20)
+    shown = await user.wait_for(has_button(state.PRINT), timeout=20)
     assert str(len(expected)) in shown.content
 
-    await press(user, shown, letters.PRINT)
+    await press(user, shown, state.PRINT)
     sent = await user.wait_for(lambda m: m.document is not None, timeout=60)
     await user.wait_for(letters_ready, timeout=20)  # recorded once the PDF is in the chat
     assert sent.document is not None
@@ -377,7 +378,7 @@ async def test_pdf_asks_for_the_document_password_then_sends_an_encrypted_pdf(
 
     # The individual documents, on request.
     user.drain()
-    await press(user, sent, letters.ZIP)
+    await press(user, sent, state.ZIP)
     archive = await user.wait_for(
         lambda m: m.document is not None and (m.document.filename or "").endswith(".zip"),
         timeout=60,
@@ -404,12 +405,12 @@ async def test_pdf_is_deleted_after_the_retention_even_across_a_restart(
         actor="test",
     )
     user = director.user
-    shown = await ask(user, "/pdf CM1", has_button(letters.PRINT))
-    await press(user, shown, letters.PRINT)
+    shown = await ask(user, "/pdf CM1", has_button(state.PRINT))
+    await press(user, shown, state.PRINT)
     first = await user.wait_for(lambda m: m.document is not None, timeout=60)
     await user.wait_for(letters_ready, timeout=20)
-    shown = await ask(user, "/pdf CP A", has_button(letters.PRINT))
-    await press(user, shown, letters.PRINT)
+    shown = await ask(user, "/pdf CP A", has_button(state.PRINT))
+    await press(user, shown, state.PRINT)
     second = await user.wait_for(
         lambda m: m.document is not None and m.message_id != first.message_id, timeout=60
     )
@@ -422,7 +423,7 @@ async def test_pdf_is_deleted_after_the_retention_even_across_a_restart(
             .where(col(ScheduledDeletion.message_id) == first.message_id)
             .values(delete_at=utcnow() - timedelta(minutes=1))
         )
-    await deletions.sweep(bot_harness.app)
+    await sweep_deletions(bot_harness.app)
     assert (user.chat_id, first.message_id) in bot_harness.server.deleted
     assert (user.chat_id, second.message_id) not in bot_harness.server.deleted
     # The second one's comes while the bot is down: deleted as soon as it is back.
@@ -447,12 +448,12 @@ async def test_pdf_is_deleted_after_the_retention_even_across_a_restart(
 async def test_retention_and_password_settings(bot_harness: BotHarness) -> None:
     director = await bot_harness.new_director()
     user = director.user
-    shown = await ask(user, "/pdf conservation", with_prefix(f"{letters.PREFIX}ret:"))
+    shown = await ask(user, "/pdf conservation", with_prefix(f"{state.LETTERS_PREFIX}ret:"))
     assert "24" in shown.content
-    await press(user, shown, f"{letters.PREFIX}ret:48")
+    await press(user, shown, f"{state.LETTERS_PREFIX}ret:48")
     await bot_harness.settle()
     assert bot_harness.call(get_retention_hours, school_id=director.school_id) == 48
-    await ask(user, "/pdf conservation 1", with_prefix(f"{letters.PREFIX}ret:"))
+    await ask(user, "/pdf conservation 1", with_prefix(f"{state.LETTERS_PREFIX}ret:"))
     await bot_harness.settle()
     assert bot_harness.call(get_retention_hours, school_id=director.school_id) == 1
     user.drain()
@@ -497,8 +498,8 @@ async def test_relancer_reminder_then_reset(
 ) -> None:
     director = await director_with_roster(bot_harness, samples_dir)
     user = director.user
-    shown = await ask(user, "/envoyer CM1", has_button(distribution.SEND))
-    await press(user, shown, distribution.SEND)
+    shown = await ask(user, "/envoyer CM1", has_button(state.SEND))
+    await press(user, shown, state.SEND)
     await user.wait_for(contains_summary, timeout=30)
     box, seen = maildir_path(bot_harness.settings), set[str]()
     before = accounts(bot_harness, director.school_id)
@@ -515,10 +516,10 @@ async def test_relancer_reminder_then_reset(
     notified = {i for i, a in before.items() if a.state == AccountState.NOTIFIED}
     assert notified and set(passwords) == notified
 
-    shown = await ask(user, "/relancer CM1", has_button(distribution.REMIND))
-    assert has_button(distribution.RESET)(shown)
+    shown = await ask(user, "/relancer CM1", has_button(state.REMIND))
+    assert has_button(state.RESET)(shown)
     user.drain()
-    await press(user, shown, distribution.REMIND)
+    await press(user, shown, state.REMIND)
     await user.wait_for(contains_summary, timeout=30)
     reminders = new_mails(box, seen)
     assert len(reminders) == len(notified)
@@ -532,9 +533,9 @@ async def test_relancer_reminder_then_reset(
         assert after[account_id].password_hash == before[account_id].password_hash
         assert after[account_id].distributed_at != before[account_id].distributed_at
 
-    shown = await ask(user, "/relancer CM1", has_button(distribution.RESET))
+    shown = await ask(user, "/relancer CM1", has_button(state.RESET))
     user.drain()
-    await press(user, shown, distribution.RESET)
+    await press(user, shown, state.RESET)
     await user.wait_for(contains_summary, timeout=30)
     resets = new_mails(box, seen)
     assert len(resets) == len(notified)
@@ -561,8 +562,8 @@ async def test_relancer_prints_the_reminders_of_guardians_without_an_address(
     await user.send_text("/pdf CM1")
     await user.next_message()
     await type_document_password(bot_harness, user, DOCUMENT_PASSWORD)
-    shown = await user.wait_for(has_button(letters.PRINT), timeout=20)
-    await press(user, shown, letters.PRINT)
+    shown = await user.wait_for(has_button(state.PRINT), timeout=20)
+    await press(user, shown, state.PRINT)
     first = await user.wait_for(lambda m: m.document is not None, timeout=60)
     await user.wait_for(letters_ready, timeout=20)
     printed = [
@@ -572,8 +573,8 @@ async def test_relancer_prints_the_reminders_of_guardians_without_an_address(
     ]
     assert first.document is not None and printed
 
-    shown = await ask(user, "/relancer CM1", has_button(distribution.REMIND))
-    await press(user, shown, distribution.REMIND)
+    shown = await ask(user, "/relancer CM1", has_button(state.REMIND))
+    await press(user, shown, state.REMIND)
     reminders = await user.wait_for(
         lambda m: m.document is not None and m.message_id != first.message_id, timeout=60
     )

@@ -10,9 +10,13 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot.services.distribution import prepare_paper_letters
-from bot.services.family import create_link_codes, known_bot_username, linked_guardians
-from bot.services.letter_content import Letter
+from bot.services.accounts.family_links import (
+    create_link_codes,
+    known_bot_username,
+    linked_guardians,
+)
+from bot.services.distribution.flows import prepare_paper_letters
+from bot.services.letters.content import Letter
 from handlers import start
 from models import Account, AccountState, FamilyChat, Guardian, utcnow
 from tests.factories import make_school_with_guardians

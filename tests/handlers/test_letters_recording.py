@@ -12,9 +12,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.sandbox.botapi import ChatMessage
-from bot.services.distribution import PaperLetters, plan_paper_letters, prepare_paper_letters
-from bot.services.letter_settings import set_letter_password
-from handlers import distribution, letters
+from bot.services.distribution.drafting import PaperLetters
+from bot.services.distribution.flows import prepare_paper_letters
+from bot.services.distribution.planning import plan_paper_letters
+from bot.services.letters.settings import set_letter_password
+from handlers.distribution import paper, reminders, state
 from models import AccountState, DistributionChannel, OutboxMessage, ScheduledDeletion
 from tests.handlers.conftest import BotHarness
 from tests.handlers.test_distribution_chat import (
@@ -53,7 +55,7 @@ async def test_pdf_is_withdrawn_when_an_account_changed_while_it_was_made(
     )
     planned = [entry.account_id for entry in preview.planned]
     assert len(planned) > 1
-    send_letters = letters._send_letters
+    send_letters = paper.send_letters
 
     async def sent_then_another_director_prints(
         application: Any, job: Any, paper: PaperLetters
@@ -70,10 +72,10 @@ async def test_pdf_is_withdrawn_when_an_account_changed_while_it_was_made(
         )
         return sent
 
-    monkeypatch.setattr(letters, "_send_letters", sent_then_another_director_prints)
+    monkeypatch.setattr(paper, "send_letters", sent_then_another_director_prints)
     user = director.user
-    shown = await ask(user, "/pdf CM1", has_button(letters.PRINT))
-    await press(user, shown, letters.PRINT)
+    shown = await ask(user, "/pdf CM1", has_button(state.PRINT))
+    await press(user, shown, state.PRINT)
     told = await user.wait_for(nothing_recorded, timeout=60)
     await bot_harness.settle()
 
@@ -112,7 +114,7 @@ async def test_relancer_withdraws_its_letters_and_queues_no_email_when_an_accoun
         portal_url=bot_harness.settings.portal_url,
     )
     before = accounts(bot_harness, director.school_id)
-    send_letters = letters._send_letters
+    send_letters = reminders.send_letters
 
     async def sent_then_another_director_prints(
         application: Any, job: Any, paper: PaperLetters
@@ -128,10 +130,10 @@ async def test_relancer_withdraws_its_letters_and_queues_no_email_when_an_accoun
         )
         return sent
 
-    monkeypatch.setattr(letters, "_send_letters", sent_then_another_director_prints)
+    monkeypatch.setattr(reminders, "send_letters", sent_then_another_director_prints)
     user = director.user
-    shown = await ask(user, "/relancer CM1", has_button(distribution.REMIND))
-    await press(user, shown, distribution.REMIND)
+    shown = await ask(user, "/relancer CM1", has_button(state.REMIND))
+    await press(user, shown, state.REMIND)
     await user.wait_for(nothing_recorded, timeout=60)
     await bot_harness.settle()
 

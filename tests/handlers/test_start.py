@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 import handlers.help
 from bot.sandbox.botapi import BotApiServer
-from bot.services.directors import directed_schools, director_telegram_ids
+from bot.services.schools.directors import directed_schools, director_telegram_ids
 from handlers import menus, start
 from models import BotState, Director, utcnow
 from tests.handlers.conftest import BotHarness
@@ -264,7 +264,7 @@ async def test_failure_in_a_handler_apologises_and_logs_no_personal_data(
 
     personal_data = "Camille Dupont <camille@example.org>"
 
-    def exploding_count(*, session: Session, school_id: int) -> int:
+    def exploding_count(session: Session, *, school_id: int) -> int:
         raise RuntimeError(f"could not count the pupils of {personal_data}")
 
     monkeypatch.setattr(handlers.help, "enrolled_pupil_count", exploding_count)

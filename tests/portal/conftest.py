@@ -29,7 +29,7 @@ from starlette.applications import Starlette
 
 from bot.config import Settings
 from bot.portal.app import create_portal
-from bot.services.accounts import notify_accounts
+from bot.services.accounts.credentials import notify_accounts
 from models import (
     Account,
     AuditEvent,

@@ -9,8 +9,8 @@ from datetime import date
 from sqlmodel import select
 
 from bot.db import session_scope
-from bot.services.accounts import deactivate_accounts
-from bot.services.passwords import verify_password
+from bot.services.accounts.lifecycle import deactivate_accounts
+from bot.services.accounts.passwords import verify_password
 from models import AccountState, PortalTokenPurpose, Pupil
 from tests.portal.conftest import (
     NEW_PASSWORD,

@@ -1,4 +1,4 @@
-"""Activation on the portal (SPEC §6): the letter's credentials → a new password, the e-mail
+"""Activation on the portal (docs/PRODUCT.md): the letter's credentials → a new password, the e-mail
 address, one child's birth date → `activating` and a confirmation link in the outbox → the
 link → `activated`; and every refusal on the way, with the database checked after each."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from bot.services.accounts import provisional_expiry
-from bot.services.family import BOT_USERNAME_SETTING
-from bot.services.passwords import CHOSEN_HASHER, hash_parameters, verify_password
+from bot.services.accounts.family_links import BOT_USERNAME_SETTING
+from bot.services.accounts.passwords import CHOSEN_HASHER, hash_parameters, verify_password
+from bot.services.accounts.validity import provisional_expiry
 from models import AccountState, AppSetting, OutboxStatus, PortalTokenPurpose
 from tests.portal.conftest import (
     CHILD_BIRTH_DATE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from bot.services.passwords import verify_password
+from bot.services.accounts.passwords import verify_password
 from models import AccountState
 from tests.portal.conftest import (
     NEW_PASSWORD,

@@ -8,8 +8,8 @@ from dataclasses import replace
 from sqlmodel import col, select
 
 from bot.db import session_scope
-from bot.services.accounts import notify_accounts
-from bot.services.onde.importer import import_roster
+from bot.services.accounts.credentials import notify_accounts
+from bot.services.roster.onde.importer import import_roster
 from models import Account, AccountState, Guardian, School
 from tests.portal.conftest import NEW_PASSWORD, PortalHarness
 from tests.services.onde.builder import GuardianSpec, guardians_csv, pupils_csv, small_school

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from bot.db import session_scope
 from bot.portal.security import SESSION_SECRET_FILE, load_session_secret
-from bot.services.portal import purge_stale
+from bot.services.portal.operations import purge_stale
 from models import AccountState, AuditEvent
 from tests.portal.conftest import (
     NEW_PASSWORD,

@@ -18,10 +18,10 @@ from sqlalchemy import Engine
 
 from bot.app import running_portal
 from bot.config import Settings
+from bot.jobs import OutboxSender
 from bot.portal.server import _listening_socket, parse_bind, start_portal
-from bot.sandbox.run import open_sandbox, sandbox_database_path
-from bot.services.mail_transport import maildir_path
-from bot.services.outbox import OutboxSender
+from bot.sandbox.session import open_sandbox, sandbox_database_path
+from bot.services.mail.transport import maildir_path
 from models import AccountState
 from tests.portal.conftest import (
     CSRF,

@@ -1,4 +1,4 @@
-"""The account state machine of SPEC §2: guards, transitions, expiry and their audit trail."""
+"""The account state machine: guards, transitions, expiry and their audit trail."""
 
 from __future__ import annotations
 
@@ -13,26 +13,27 @@ from argon2 import PasswordHasher, Type
 from sqlalchemy import Engine, event
 from sqlmodel import Session, col, select
 
-from bot.services.accounts import (
+from bot.services.accounts.credentials import (
     CredentialKind,
     IssuedCredential,
-    RefusalReason,
-    TransitionRefused,
-    begin_activation,
-    change_password,
-    confirm_activation,
-    create_accounts,
-    deactivate_accounts,
     issue_credentials,
     issue_planned,
     mark_distributed,
     notify_accounts,
     plan_distribution,
-    provisional_expiry,
-    reactivate_accounts,
-    verify_login,
 )
-from bot.services.passwords import hash_parameters, verify_password
+from bot.services.accounts.lifecycle import (
+    begin_activation,
+    change_password,
+    confirm_activation,
+    create_accounts,
+    deactivate_accounts,
+    reactivate_accounts,
+)
+from bot.services.accounts.login import verify_login
+from bot.services.accounts.passwords import hash_parameters, verify_password
+from bot.services.accounts.refusals import RefusalReason, TransitionRefused
+from bot.services.accounts.validity import provisional_expiry
 from models import Account, AccountState, AuditEvent, DistributionChannel, Guardian
 from tests.factories import make_school_with_guardians
 

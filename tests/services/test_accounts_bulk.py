@@ -12,20 +12,18 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.services.accounts import (
+from bot.services.accounts.credentials import (
     CredentialKind,
-    RefusalReason,
-    TransitionRefused,
-    begin_activation,
-    deactivate_accounts,
     draft_credentials,
     issue_credentials,
     mark_distributed,
     plan_distribution,
-    provisional_expiry,
     record_credentials,
 )
-from bot.services.passwords import verify_password
+from bot.services.accounts.lifecycle import begin_activation, deactivate_accounts
+from bot.services.accounts.passwords import verify_password
+from bot.services.accounts.refusals import RefusalReason, TransitionRefused
+from bot.services.accounts.validity import provisional_expiry
 from models import Account, AccountState, AuditEvent, DistributionChannel
 from tests.factories import make_school_with_guardians
 

@@ -10,15 +10,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.services import accounts
-from bot.services.accounts import (
-    IssuedCredential,
-    begin_activation,
-    confirm_activation,
-    notify_accounts,
-    verify_login,
-)
-from bot.services.passwords import CHOSEN_HASHER, PROVISIONAL_HASHER, hash_parameters
+from bot.services.accounts import login
+from bot.services.accounts.credentials import IssuedCredential, notify_accounts
+from bot.services.accounts.lifecycle import begin_activation, confirm_activation
+from bot.services.accounts.login import verify_login
+from bot.services.accounts.passwords import CHOSEN_HASHER, PROVISIONAL_HASHER, hash_parameters
 from tests.factories import make_school_with_guardians
 
 LETTER_DAY = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -44,14 +40,14 @@ def db(sqlite_engine: Engine) -> Iterator[Session]:
 def verified(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
     """The (memory, time, parallelism) of every hash `verify_login` verifies, in order."""
     seen: list[tuple[int, int, int]] = []
-    real = accounts.verify_password
+    real = login.verify_password
 
     def spy(password_hash: str | None, password: str) -> bool:
         assert password_hash is not None
         seen.append(hash_parameters(password_hash))
         return real(password_hash, password)
 
-    monkeypatch.setattr(accounts, "verify_password", spy)
+    monkeypatch.setattr(login, "verify_password", spy)
     return seen
 
 

@@ -1,4 +1,4 @@
-"""Distributing credentials (SPEC §2, §5): who gets what and why not, then — in one transaction
+"""Distributing credentials (docs/PRODUCT.md): who gets what and why not, then — in one transaction
 — new credentials, family-link codes, letters, and e-mails in the outbox or a printed PDF."""
 
 from __future__ import annotations
@@ -18,30 +18,35 @@ from pypdf import PdfReader
 from sqlalchemy import Engine, event, func, select
 from sqlmodel import Session, col
 
-import bot.services.letters
+import bot.services.distribution.drafting
 from bot.db import session_scope
-from bot.services.accounts import CredentialKind, provisional_expiry
-from bot.services.distribution import (
-    DistributionPreview,
+from bot.services.accounts.credentials import CredentialKind
+from bot.services.accounts.family_links import hash_link_code
+from bot.services.accounts.passwords import verify_password
+from bot.services.accounts.validity import provisional_expiry
+from bot.services.distribution.drafting import build_letters
+from bot.services.distribution.errors import (
     NoScopeError,
     NothingToDistributeError,
-    Purpose,
-    SkipReason,
     StalePlanError,
-    build_letters,
-    plan_email_distribution,
-    plan_paper_letters,
-    plan_reminders,
+)
+from bot.services.distribution.flows import (
     prepare_paper_letters,
-    resolve_scopes,
     start_email_distribution,
     start_reminders,
 )
-from bot.services.family import hash_link_code
-from bot.services.onde.importer import import_roster
-from bot.services.passwords import verify_password
-from bot.services.roster import ScopeKind, UnknownClassError
-from bot.services.schools import add_school
+from bot.services.distribution.planning import (
+    DistributionPreview,
+    Purpose,
+    SkipReason,
+    plan_email_distribution,
+    plan_paper_letters,
+    plan_reminders,
+)
+from bot.services.distribution.scopes import resolve_scopes
+from bot.services.roster.onde.importer import import_roster
+from bot.services.roster.scopes import ScopeKind, UnknownClassError
+from bot.services.schools.registry import add_school
 from models import (
     Account,
     AccountState,
@@ -74,7 +79,7 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def sample_school(engine: Engine, samples_dir: Path) -> int:
-    """The shared ONDE samples imported into a new school; its id."""
+    """The demo school's ONDE extractions imported into a new school; its id."""
     with session_scope(engine) as session:
         school = add_school(session=session, uai="0751234X", name="École Jules Ferry", actor="t")
         assert school.id is not None
@@ -92,12 +97,17 @@ def sample_school(engine: Engine, samples_dir: Path) -> int:
 
 
 def _rows(path: Path) -> list[list[str]]:
+    """The file's rows: the header, then the data (a summary line of one cell under the data,
+    such as « Nombre d'élèves : 180 », is left out)."""
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode("cp1252")
-    return [row for row in csv.reader(io.StringIO(text), delimiter=";") if any(row)]
+    rows = [row for row in csv.reader(io.StringIO(text), delimiter=";") if any(row)]
+    while len(rows) > 1 and len(rows[-1]) == 1:
+        rows.pop()
+    return rows
 
 
 def _valid(address: str) -> str | None:
@@ -168,11 +178,11 @@ def test_scopes_add_up_and_the_whole_school_absorbs_the_rest(
 ) -> None:
     with session_scope(engine) as session:
         ce1 = plan_paper_letters(session=session, school_id=sample_school, scope_tokens=["CE1"])
-        cm2 = plan_paper_letters(
-            session=session, school_id=sample_school, scope_tokens=["cm2 mme n'diaye"]
+        cm1_2 = plan_paper_letters(
+            session=session, school_id=sample_school, scope_tokens=["cm1/2 mme n'diaye"]
         )
         both = plan_paper_letters(
-            session=session, school_id=sample_school, scope_tokens=["CE1", "CM2 Mme N'Diaye"]
+            session=session, school_id=sample_school, scope_tokens=["CE1", "CM1/2 Mme N'Diaye"]
         )
         school = plan_email_distribution(
             session=session, school_id=sample_school, scope_tokens=["CE1", "ecole"]
@@ -187,9 +197,9 @@ def test_scopes_add_up_and_the_whole_school_absorbs_the_rest(
         with pytest.raises(NoScopeError):
             resolve_scopes(session=session, school_id=sample_school, scope_tokens=["  "])
 
-    assert both.pupils == ce1.pupils + cm2.pupils
+    assert both.pupils == ce1.pupils + cm1_2.pupils
     ids = {e.account_id for e in both.entries}
-    assert ids == {e.account_id for e in ce1.entries} | {e.account_id for e in cm2.entries}
+    assert ids == {e.account_id for e in ce1.entries} | {e.account_id for e in cm1_2.entries}
     assert [s.scope.kind for s in school.scopes] == [ScopeKind.SCHOOL]
     assert school.pupils == 180
     assert [s.scope.kind for s in by_token] == [ScopeKind.CLASS, ScopeKind.LEVEL]
@@ -439,7 +449,7 @@ def test_a_failing_renderer_leaves_nothing_committed(
     def broken(*args: Any, **kwargs: Any) -> bytes:
         raise RuntimeError("the printer caught fire")
 
-    monkeypatch.setattr(bot.services.letters, "render_letters", broken)
+    monkeypatch.setattr(bot.services.distribution.drafting, "render_letters", broken)
     with pytest.raises(RuntimeError), session_scope(engine) as session:
         prepare_paper_letters(
             session=session,
@@ -525,7 +535,7 @@ def test_build_letters_reads_guardians_and_children_in_one_query(session: Sessio
     built = make_school_with_guardians(session, 40, names=None)
     school = session.get(School, built.school.id)
     assert school is not None
-    from bot.services.accounts import issue_credentials
+    from bot.services.accounts.credentials import issue_credentials
 
     credentials = issue_credentials(
         session=session, account_ids=built.account_ids, kind=CredentialKind.FIRST, actor="t"

@@ -13,23 +13,19 @@ from sqlalchemy import Connection, Engine, func, select, update
 from sqlmodel import Session, col
 
 from bot.db import session_scope
-from bot.services.distribution import (
-    StalePlanError,
-    draft_paper_letters,
-    draft_reminders,
-    plan_reminders,
-    prepare_paper_letters,
-    record_paper_letters,
-    record_reminders,
-)
-from bot.services.outbox import (
+from bot.services.accounts.passwords import verify_password
+from bot.services.distribution.drafting import draft_paper_letters, draft_reminders
+from bot.services.distribution.errors import StalePlanError
+from bot.services.distribution.flows import prepare_paper_letters
+from bot.services.distribution.planning import plan_reminders
+from bot.services.distribution.recording import record_paper_letters, record_reminders
+from bot.services.mail.outbox import (
     SUPERSEDED,
     OutgoingEmail,
     credentials_kind,
     enqueue,
     enqueue_many,
 )
-from bot.services.passwords import verify_password
 from models import (
     Account,
     AccountState,
@@ -168,7 +164,7 @@ def test_recording_refuses_when_an_account_changed_since_the_letters_were_made(
             )
 
     else:
-        from bot.services.accounts import begin_activation
+        from bot.services.accounts.lifecycle import begin_activation
 
         def change(session: Session) -> object:
             return begin_activation(
@@ -234,7 +230,7 @@ def test_reminders_are_made_first_then_emails_and_letters_recorded_together(
 
 
 def test_enqueue_many_cancels_what_each_new_password_supersedes(engine: Engine) -> None:
-    from bot.services.accounts import CredentialKind
+    from bot.services.accounts.credentials import CredentialKind
 
     def message(number: int) -> EmailMessage:
         email = EmailMessage()

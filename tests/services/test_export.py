@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from bot.services.export import COLUMNS, export_accounts, neutralise_cell
-from bot.services.passwords import hash_provisional_password
+from bot.services.accounts.passwords import hash_provisional_password
+from bot.services.roster.export import COLUMNS, export_accounts, neutralise_cell
 from models import Account, AccountState, AuditEvent, DistributionChannel
 from tests.factories import make_school_with_guardians
 

@@ -12,8 +12,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from bot.db import session_scope
-from bot.services.accounts import confirm_activation, deactivate_accounts
-from bot.services.family import (
+from bot.services.accounts.family_links import (
     FamilyLinkError,
     LinkRefusal,
     create_link_codes,
@@ -25,6 +24,7 @@ from bot.services.family import (
     redeem_link_code,
     remember_bot_username,
 )
+from bot.services.accounts.lifecycle import confirm_activation, deactivate_accounts
 from models import AccountState, AuditEvent, FamilyChat, FamilyLinkCode, utcnow
 from tests.factories import make_school_with_guardians
 

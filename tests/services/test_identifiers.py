@@ -1,4 +1,4 @@
-"""The identifier rule of SPEC §2: « prénom.nom » in lower-case ASCII, numbered, never reused."""
+"""The identifier rule: « prénom.nom » in lower-case ASCII, numbered, never reused."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.services.accounts import deactivate_accounts
-from bot.services.identifiers import MAX_LENGTH, allocate_identifiers, identifier_base
+from bot.services.accounts.identifiers import MAX_LENGTH, allocate_identifiers, identifier_base
+from bot.services.accounts.lifecycle import deactivate_accounts
 from tests.factories import make_school_with_guardians
 
 IDENTIFIER = re.compile(r"^([a-z]+\.)?[a-z]+[0-9]*$")

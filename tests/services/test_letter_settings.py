@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from bot.db import session_scope
-from bot.services.letter_settings import (
+from bot.services.letters.settings import (
     SECRET_KEY_FILE,
     LetterSettingsError,
     due_deletions,
@@ -26,7 +26,7 @@ from bot.services.letter_settings import (
     set_letter_password,
     set_retention_hours,
 )
-from bot.services.schools import add_school
+from bot.services.schools.registry import add_school
 from models import AuditEvent, School, utcnow
 
 

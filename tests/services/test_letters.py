@@ -18,17 +18,17 @@ import zxingcpp
 from PIL import Image
 from pypdf import PasswordType, PdfReader, PdfWriter
 
-from bot.services.accounts import CredentialKind
-from bot.services.letter_content import ChildLine, Letter, activation_url, bot_link_url
-from bot.services.letters import (
+from bot.services.accounts.credentials import CredentialKind
+from bot.services.accounts.passwords import PROVISIONAL_ALPHABET
+from bot.services.letters.content import ChildLine, Letter, activation_url, bot_link_url
+from bot.services.letters.protection import BatchEncryption
+from bot.services.letters.rendering import (
     encrypt_pdf,
     letter_filename,
     render_letters,
     split_letters,
     zip_letters,
 )
-from bot.services.passwords import PROVISIONAL_ALPHABET
-from bot.services.pdf_protection import BatchEncryption
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PARIS = ZoneInfo("Europe/Paris")

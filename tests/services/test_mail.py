@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session
 
-from bot.services.accounts import CredentialKind, issue_credentials, mark_distributed
-from bot.services.mail import MissingAddressError, compose_credentials_email
-from bot.services.passwords import verify_password
+from bot.services.accounts.credentials import CredentialKind, issue_credentials, mark_distributed
+from bot.services.accounts.passwords import verify_password
+from bot.services.mail.composition import MissingAddressError, compose_credentials_email
 from models import Account, DistributionChannel
 from tests.factories import make_school_with_guardians
 from tests.mailtools import MAIL_FROM, html_text, letters_for, plain_text

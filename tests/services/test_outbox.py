@@ -27,15 +27,15 @@ from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.db import session_scope
-from bot.services import outbox as outbox_module
-from bot.services.accounts import (
-    CredentialKind,
-    deactivate_accounts,
-    issue_credentials,
-    mark_distributed,
-)
-from bot.services.mail import compose_credentials_email
-from bot.services.mail_transport import (
+from bot.jobs import outbox as outbox_module
+from bot.jobs.outbox import MAX_UNRECORDED, OutboxSender, start_sender
+from bot.services.accounts.credentials import CredentialKind, issue_credentials, mark_distributed
+from bot.services.accounts.lifecycle import deactivate_accounts
+from bot.services.mail.claims import claim_due, recover_stale_claims
+from bot.services.mail.composition import compose_credentials_email
+from bot.services.mail.outbox import credentials_kind, enqueue
+from bot.services.mail.progress import FailureKind, batch_progress, classify_failure
+from bot.services.mail.transport import (
     DeliveryError,
     MaildirTransport,
     ServerUnavailable,
@@ -43,18 +43,6 @@ from bot.services.mail_transport import (
     local_hostname,
     smtp_port,
     transport_from_settings,
-)
-from bot.services.outbox import (
-    MAX_UNRECORDED,
-    FailureKind,
-    OutboxSender,
-    batch_progress,
-    claim_due,
-    classify_failure,
-    credentials_kind,
-    enqueue,
-    recover_stale_claims,
-    start_sender,
 )
 from models import (
     Account,
@@ -696,7 +684,7 @@ async def test_the_bot_sends_its_mail_to_the_maildir_in_the_sandbox(tmp_path: Pa
     """The application's post_init starts the sender (the sandbox calls it as run_polling
     does); the sandbox's mail lands in DATA_DIR/maildir, even with a relay configured (its
     demo addresses are invented); post_stop stops it."""
-    from bot.sandbox.run import open_sandbox
+    from bot.sandbox.session import open_sandbox
 
     settings = Settings(data_dir=tmp_path, smtp_host="smtp.example.org", mail_from=MAIL_FROM)
     async with open_sandbox(settings, tmp_path / "sandbox.db") as sandbox:
@@ -710,7 +698,7 @@ async def test_the_bot_sends_its_mail_to_the_maildir_in_the_sandbox(tmp_path: Pa
     assert message["To"] == "famille@example.org"
 
 
-def _enqueue_one(*, session: Session) -> None:
+def _enqueue_one(session: Session) -> None:
     message = EmailMessage()
     message["To"] = "famille@example.org"
     message["From"] = MAIL_FROM

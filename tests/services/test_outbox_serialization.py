@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 
-from bot.services.accounts import CredentialKind
-from bot.services.letter_content import ChildLine, Letter
-from bot.services.mail import compose_credentials_email
-from bot.services.outbox import _serialized
+from bot.services.accounts.credentials import CredentialKind
+from bot.services.letters.content import ChildLine, Letter
+from bot.services.mail.composition import compose_credentials_email
+from bot.services.mail.outbox import _serialized
 
 
 def letter(email: str, kind: CredentialKind) -> Letter:

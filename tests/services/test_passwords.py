@@ -1,4 +1,4 @@
-"""Provisional passwords and their hashes (SPEC §2): alphabet, entropy, argon2id parameters."""
+"""Provisional passwords and their hashes: alphabet, entropy, argon2id parameters."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from argon2 import PasswordHasher, Type
 
-from bot.services import passwords
-from bot.services.passwords import (
+from bot.services.accounts import passwords
+from bot.services.accounts.passwords import (
     PROVISIONAL_ALPHABET,
     canonical_provisional_input,
     chosen_password_is_strong,

@@ -7,7 +7,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
-from bot.services.portal_mail import (
+from bot.services.portal.mail import (
     IdentifierLine,
     compose_activation_link,
     compose_identifier_reminder,

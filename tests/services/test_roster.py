@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine, event, select
 from sqlmodel import Session, col
 
-from bot.services.onde.importer import import_roster
-from bot.services.roster import (
+from bot.services.roster.onde.importer import import_roster
+from bot.services.roster.scopes import (
     GuardianFilters,
     NextStepKind,
     ScopeKind,
@@ -25,7 +25,7 @@ from bot.services.roster import (
     scope_from_token,
     status_report,
 )
-from bot.services.statistics import school_statistics
+from bot.services.roster.statistics import school_statistics
 from models import Account, AccountState, Guardian, Pupil, PupilGuardian, School, SchoolClass
 
 NOT_NOTIFIED = AccountState.NOT_NOTIFIED
@@ -43,7 +43,7 @@ def db(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def sample_school(db: Session, samples_dir: Path) -> int:
-    """The shared realistic school, imported from its two ONDE extractions."""
+    """The demo school, imported from its two realistic ONDE extractions."""
     school = School(uai="0751234X", name="École du Parc")
     db.add(school)
     db.flush()
@@ -70,7 +70,7 @@ class Builder:
         self.id: int = school.id
 
     def klass(self, label: str, levels: str) -> SchoolClass:
-        from bot.services.classes import class_label_key
+        from bot.services.roster.classes import class_label_key
 
         school_class = SchoolClass(
             school_id=self.id, label=label, label_key=class_label_key(label), levels=levels
@@ -150,9 +150,9 @@ def test_accents_and_apostrophes_do_not_matter(db: Session, sample_school: int) 
     for typed in ("cp mme lefevre", "CP MME LEFÈVRE", "cp  Mme  Lefevre"):
         resolved = resolve_scope(session=db, school_id=sample_school, text=typed)
         assert resolved.scope.class_id == school_class.id
-    for typed in ("cm2 mme n’diaye", "CM2 Mme N'Diaye", "cm2 mme ndiaye"):
+    for typed in ("cm1/2 mme n’diaye", "CM1/2 Mme N'Diaye", "cm1/2 mme ndiaye"):
         resolved = resolve_scope(session=db, school_id=sample_school, text=typed)
-        assert resolved.scope.label == "CM2 Mme N'Diaye"
+        assert resolved.scope.label == "CM1/2 Mme N'Diaye"
 
 
 def test_a_label_wins_over_a_level_unless_niveau_is_said(db: Session, sample_school: int) -> None:
@@ -161,8 +161,9 @@ def test_a_label_wins_over_a_level_unless_niveau_is_said(db: Session, sample_sch
     assert resolved.scope.kind is ScopeKind.CLASS and resolved.scope.label == "CM1"
     assert resolved.pupils == 22
     level = resolve_scope(session=db, school_id=sample_school, text="niveau CM1")
-    assert level.scope.kind is ScopeKind.LEVEL and level.pupils == 22 + 12
-    assert set(level.classes) == {"CM1", "CE2-CM1"}
+    # 22 in CM1, 12 in CE2-CM1 and 3 in CM1/2 Mme N'Diaye in the sample school.
+    assert level.scope.kind is ScopeKind.LEVEL and level.pupils == 22 + 12 + 3
+    assert set(level.classes) == {"CM1", "CE2-CM1", "CM1/2 Mme N'Diaye"}
     assert level.scope.argument == "niveau CM1"
     again = resolve_scope(session=db, school_id=sample_school, text=level.scope.argument)
     assert again.scope == level.scope
@@ -210,7 +211,7 @@ def test_an_unknown_class_lists_the_known_ones(db: Session, sample_school: int) 
     assert sorted(labels) == sorted(
         label for (label,) in db.execute(select(col(SchoolClass.label)))
     )
-    assert labels[0] == "PS-MS Mme Roux" and labels[-1] == "CM2 Mme N'Diaye"  # school order
+    assert labels[0] == "PS-MS Mme Roux" and labels[-1] == "CM1/2 Mme N'Diaye"  # school order
     assert error.levels == ["PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2"]
     with pytest.raises(UnknownClassError):
         resolve_scope(session=db, school_id=sample_school, text="TPS")  # a level nobody is in

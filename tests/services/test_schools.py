@@ -13,7 +13,7 @@ from sqlalchemy import Engine, event, select
 from sqlmodel import Session, col
 
 from bot.services.errors import ServiceError
-from bot.services.schools import (
+from bot.services.schools.registry import (
     DuplicateSchoolError,
     InvalidSchoolNameError,
     InvalidUAIError,

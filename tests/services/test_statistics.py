@@ -1,4 +1,4 @@
-"""The « Statistiques » of SPEC §2, per school, class and level, on SQLite and PostgreSQL."""
+"""The « Statistiques », per school, class and level, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlmodel import Session, select
 
-from bot.services.statistics import (
+from bot.services.roster.statistics import (
     LEVELS,
     Counts,
     class_statistics,
@@ -327,7 +327,7 @@ def build_random_school(session: Session, rng: random.Random, uai: str) -> Schoo
 
 
 def expected_statistics(session: Session, school_id: int) -> dict[str, Any]:
-    """The statistics recomputed row by row in Python, from the definitions of SPEC §2."""
+    """The statistics recomputed row by row in Python, from the definitions of docs/PRODUCT.md."""
     classes = {
         c.id: c for c in session.exec(select(SchoolClass).where(SchoolClass.school_id == school_id))
     }

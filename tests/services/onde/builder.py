@@ -1,4 +1,4 @@
-"""Writes ONDE extractions for tests, in every variant SPEC §3 lists (encodings, headers…)."""
+"""Writes ONDE extractions for tests, in every variant ONDE writes (encodings, headers…)."""
 
 from __future__ import annotations
 

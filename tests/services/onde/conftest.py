@@ -11,8 +11,8 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from bot.db import session_scope
-from bot.services.onde.importer import import_roster
-from bot.services.onde.report import ImportReport
+from bot.services.roster.onde.importer import import_roster
+from bot.services.roster.onde.report import ImportReport
 from models import School, metadata
 
 ImportRunner = Callable[..., ImportReport]

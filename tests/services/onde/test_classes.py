@@ -1,10 +1,10 @@
-"""Class labels: their key and the levels they name (SPEC §3: labels are free text)."""
+"""Class labels: their key and the levels they name (docs/PRODUCT.md: labels are free text)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.services.classes import (
+from bot.services.roster.classes import (
     LEVELS,
     class_label_key,
     levels_in_label,

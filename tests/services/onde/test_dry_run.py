@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.services.onde.importer import import_roster
+from bot.services.roster.onde.importer import import_roster
 from tests.services.onde.builder import (
     ChildSpec,
     GuardianSpec,

@@ -1,5 +1,5 @@
 """Same names: two people are two guardians, two pupils are two pupils, told apart by class
-and address; what stays ambiguous is reported, never guessed (SPEC §3)."""
+and address; what stays ambiguous is reported, never guessed (docs/PRODUCT.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import Engine
 
-from bot.services.onde.report import Severity
+from bot.services.roster.onde.report import Severity
 from tests.services.onde import views
 from tests.services.onde.builder import (
     ChildSpec,

@@ -1,5 +1,5 @@
-"""Importing the shared realistic school: every count and every link checked against the raw
-files, read here independently with the csv module."""
+"""Importing the demo school's realistic extractions: every count and every link checked against
+the raw files, read here independently with the csv module."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.services.classes import LEVELS
+from bot.services.roster.classes import LEVELS
 from models import Account, AuditEvent, Guardian, Pupil, PupilGuardian, SchoolClass
 from tests.services.onde.conftest import ImportRunner
 
@@ -23,12 +23,19 @@ class RawFiles:
     pupils: list[dict[str, str]]
     guardians: list[list[str]]
     guardian_header: list[str]
+    footers: list[str]  # summary lines under the data (« Nombre d'élèves : 180 »)
 
 
 def _raw(samples_dir: Path) -> RawFiles:
+    footers: list[str] = []
+
     def rows(name: str) -> list[list[str]]:
         with (samples_dir / name).open(encoding="cp1252", newline="") as handle:
-            return [row for row in csv.reader(handle, delimiter=";") if any(c.strip() for c in row)]
+            found = [r for r in csv.reader(handle, delimiter=";") if any(c.strip() for c in r)]
+        # A line of one cell under the data is a summary, not a row.
+        while len(found) > 1 and len(found[-1]) == 1:
+            footers.append(found.pop()[0])
+        return found
 
     pupil_rows = rows("eleves.csv")
     guardian_rows = rows("responsables.csv")
@@ -37,11 +44,14 @@ def _raw(samples_dir: Path) -> RawFiles:
         pupils=[dict(zip(header, row, strict=True)) for row in pupil_rows[1:]],
         guardians=guardian_rows[1:],
         guardian_header=guardian_rows[0],
+        footers=footers,
     )
 
 
-def _plausible_email(address: str) -> bool:
-    """A deliberately simple check, independent from the importer's validator."""
+def _plausible_email(cell: str) -> bool:
+    """A deliberately simple check, independent from the importer's validator (spaces around
+    the address do not count)."""
+    address = cell.strip()
     if address.count("@") != 1 or " " in address:
         return False
     local, domain = address.split("@")
@@ -55,8 +65,9 @@ def _children(row: list[str]) -> list[tuple[str, str, str, str]]:
 
 
 def _expected_links(raw: RawFiles) -> set[tuple[tuple[str, str, str], str]]:
-    """(guardian last name, first name, address) → INE of each child, resolved by hand:
-    same names and class; homonyms by the guardian's address."""
+    """(guardian last name, first name, address) → INE of each child, resolved by hand: same
+    names (« Classes enfants » may not be the pupils file's label); homonyms by class, then by
+    the guardian's address."""
     links = set()
     for row in raw.guardians:
         guardian = (row[2], row[3], row[4])
@@ -65,10 +76,10 @@ def _expected_links(raw: RawFiles) -> set[tuple[tuple[str, str, str], str]]:
             same = [
                 p
                 for p in raw.pupils
-                if p["Prénom élève"] == first
-                and names & {p["Nom élève"], p["Nom d'usage élève"]}
-                and p["Libellé classe"] == label
+                if p["Prénom élève"] == first and names & {p["Nom élève"], p["Nom d'usage élève"]}
             ]
+            if len(same) > 1:
+                same = [p for p in same if p["Libellé classe"] == label]
             if len(same) > 1:
                 same = [p for p in same if p["Adresse1"] == row[4]]
             assert len(same) == 1, f"the oracle cannot place {first} {family} ({label})"
@@ -97,8 +108,18 @@ def test_sample_import_counts_match_the_files(
     valid_dates = [p for p in raw.pupils if re.fullmatch(r"\d\d/\d\d/\d{4}", p["Date naissance"])]
     expected_classes = {p["Libellé classe"] for p in raw.pupils}
     guardians_with_children = [row for row in raw.guardians if _children(row)]
-    malformed = [row for row in raw.guardians if row[8] and not _plausible_email(row[8])]
-    assert len(raw.pupils) == 180 and len(malformed) > 0  # the sample is what we think it is
+    malformed = [row for row in raw.guardians if row[8].strip() and not _plausible_email(row[8])]
+    # The sample is what we think it is: 180 pupils, malformed and untidy addresses, a footer,
+    # a guardian with more children than the header's groups, a « Classes enfants » that is not
+    # a class label.
+    assert len(raw.pupils) == 180 and len(malformed) == 12
+    assert any(row[8] != row[8].strip() and _plausible_email(row[8]) for row in raw.guardians)
+    assert raw.footers == ["Nombre d'élèves : 180"]
+    assert max(len(_children(row)) for row in raw.guardians) > raw.guardian_header.count(
+        "Prénom enfant"
+    )
+    shown_classes = {child[3] for row in raw.guardians for child in _children(row)}
+    assert shown_classes - {p["Libellé classe"] for p in raw.pupils} == {"CLASSE  CE2"}
 
     assert report.files == {"responsables.csv": "guardians", "eleves.csv": "pupils"}
     assert report.pupils.added == len(valid_dates) == len(raw.pupils)
@@ -124,7 +145,7 @@ def test_sample_import_counts_match_the_files(
         assert all(re.fullmatch(r"[a-z]+(\.[a-z]+)?\d*", a.identifier) for a in accounts)
         # Guardians with a malformed address get a paper letter: no e-mail stored.
         assert sum(g.email is None for g in guardians) == sum(
-            not row[8] for row in raw.guardians
+            not row[8].strip() for row in raw.guardians
         ) + len(malformed)
         assert all(g.email == g.email.strip() for g in guardians if g.email)
 

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from bot.services.onde.normalise import (
+from bot.services.roster.onde.normalise import (
     address_key,
     clean,
     name_key,

@@ -1,4 +1,4 @@
-"""Reading one ONDE extraction: every variant of SPEC §3, per-line reasons, refused files."""
+"""Reading one ONDE extraction: every ONDE variant, per-line reasons, refused files."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.onde.reader import (
+from bot.services.roster.onde.reader import (
     MAX_FILE_BYTES,
     GuardianExtraction,
     PupilExtraction,
     read_extraction,
 )
-from bot.services.onde.report import RosterFileError, Severity
+from bot.services.roster.onde.report import RosterFileError, Severity
 from tests.services.onde.builder import (
     ChildSpec,
     GuardianSpec,

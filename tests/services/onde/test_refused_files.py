@@ -1,5 +1,5 @@
 """A file that cannot be imported changes nothing: the database stays byte-for-byte the same,
-and the user reads one sentence naming the file and saying what is wrong (SPEC §3)."""
+and the user reads one sentence naming the file and saying what is wrong (docs/PRODUCT.md)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine
 
-from bot.services.onde.reader import MAX_FILE_BYTES
-from bot.services.onde.report import RosterFileError
+from bot.services.roster.onde.reader import MAX_FILE_BYTES
+from bot.services.roster.onde.report import RosterFileError
 from tests.services.onde.builder import (
     Options,
     guardians_csv,

@@ -1,5 +1,5 @@
 """Importing again: the same files change nothing; a newer extraction updates names, classes and
-addresses without losing identifiers, account states or history (SPEC §3)."""
+addresses without losing identifiers, account states or history (docs/PRODUCT.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from bot.db import session_scope
-from bot.services.onde.report import RosterFileError
+from bot.services.roster.onde.report import RosterFileError
 from models import Account, AccountState, AuditEvent, DistributionChannel
 from tests.services.onde import views
 from tests.services.onde.builder import (
@@ -373,7 +373,7 @@ def test_a_pupil_file_without_ine_column_keeps_the_known_ine(
 def test_birth_date_corrected_in_onde_is_updated(
     engine: Engine, school_id: int, run_import: ImportRunner
 ) -> None:
-    # SPEC §2: « child's birth date refused at activation → fix it in ONDE, re-import ».
+    # docs/PRODUCT.md: « child's birth date refused at activation → fix it in ONDE, re-import ».
     pupils, guardians = small_school()
     run_import(files(pupils, guardians))
     fixed = [

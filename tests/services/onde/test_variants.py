@@ -1,4 +1,4 @@
-"""Every variant of SPEC §3, imported end to end, leaves the registry as the plain file does."""
+"""Every ONDE variant, imported end to end, leaves the registry as the plain file does."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.db import session_scope
-from bot.services.onde.importer import import_roster
+from bot.services.roster.onde.importer import import_roster
 from models import Guardian, Pupil, PupilGuardian, School, SchoolClass
 from tests.services.onde.builder import Options, guardians_csv, pupils_csv, small_school
 

@@ -1,0 +1,61 @@
+"""The activation portal's work, without HTTP: logging in with throttling and lockout,
+activation, « mon compte », forgotten password and identifier, and the e-mails they send.
+
+One module per flow, as `bot/portal/` has one per page: `login.py`, `activation.py`, `links.py`
+(the e-mailed single-use links), `account.py`, `recovery.py`, plus `throttling.py`, `mail.py`
+and `operations.py`. State changes go through the account service (`bot.services.accounts`),
+which audits them; the portal adds its own refusals to the audit log. Every function takes
+`session=` and leaves committing to the caller.
+"""
+
+from __future__ import annotations
+
+from bot.services.portal.account import account_overview, change_own_password, request_email_change
+from bot.services.portal.activation import (
+    ActivationForm,
+    activation_form,
+    awaiting_confirmation,
+    finish_activation,
+    resend_activation_link,
+)
+from bot.services.portal.forms import FormResult, Problem, RequestResult, RequestStatus
+from bot.services.portal.links import LinkStatus, LinkView, follow_confirmation_link, inspect_link
+from bot.services.portal.login import LoginStatus, log_in
+from bot.services.portal.operations import database_is_reachable, purge_stale, record_csrf_refusal
+from bot.services.portal.recovery import (
+    request_password_reset,
+    reset_password_with_link,
+    send_identifier_reminder,
+)
+from bot.services.portal.sessions import PortalAccount, current_account
+from models import PortalTokenPurpose
+
+__all__ = [
+    "ActivationForm",
+    "FormResult",
+    "LinkStatus",
+    "LinkView",
+    "LoginStatus",
+    "PortalAccount",
+    "PortalTokenPurpose",
+    "Problem",
+    "RequestResult",
+    "RequestStatus",
+    "account_overview",
+    "activation_form",
+    "awaiting_confirmation",
+    "change_own_password",
+    "current_account",
+    "database_is_reachable",
+    "finish_activation",
+    "follow_confirmation_link",
+    "inspect_link",
+    "log_in",
+    "purge_stale",
+    "record_csrf_refusal",
+    "request_email_change",
+    "request_password_reset",
+    "resend_activation_link",
+    "reset_password_with_link",
+    "send_identifier_reminder",
+]

@@ -1,0 +1,290 @@
+"""Activating an account on the portal: the form (a new password, an e-mail address, one child's
+birth date), the confirmation link it sends, and sending that link again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlmodel import Session, col, select
+
+from bot.services.accounts import (
+    RefusalReason,
+    TransitionRefused,
+    begin_activation,
+    normalise_email,
+)
+from bot.services.portal.common import PORTAL_ACTOR, audit, aware, children_rows, guardian_of
+from bot.services.portal.forms import (
+    FormResult,
+    Problem,
+    RequestResult,
+    RequestStatus,
+    new_password_problems,
+    parse_birth_date,
+)
+from bot.services.portal.links import CONFIRM_PATH, mail_link
+from bot.services.portal.mail import compose_activation_link
+from bot.services.portal.sessions import portal_account, session_account, state_refusal
+from bot.services.portal.throttling import (
+    BIRTH_DATE_PER_ACCOUNT,
+    MAILS_PER_CLIENT,
+    MAILS_PER_TARGET,
+    clear_throttle,
+    count_event,
+    locked_until,
+)
+from models import Account, AccountState, Guardian, PortalToken, PortalTokenPurpose
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationForm:
+    """What the activation form is prefilled with."""
+
+    identifier: str
+    # The address on file (from ONDE), to confirm or correct.
+    email: str | None
+    # The children's first names: « the birth date of one of your children (Léa, Hugo) ».
+    children: tuple[str, ...]
+
+
+def activation_form(session: Session, *, account_id: int) -> ActivationForm:
+    """The prefilled values of the activation form of this account."""
+    account = session.get(Account, account_id)
+    assert account is not None
+    guardian = guardian_of(session, account)
+    assert guardian.id is not None
+    return ActivationForm(
+        identifier=account.identifier,
+        email=guardian.email,
+        children=tuple(pupil.first_name for pupil, _ in children_rows(session, guardian.id)),
+    )
+
+
+def _birth_dates(session: Session, guardian_id: int) -> set[date]:
+    """The birth dates on file of the guardian's children."""
+    return {
+        pupil.birth_date
+        for pupil, _ in children_rows(session, guardian_id)
+        if pupil.birth_date is not None
+    }
+
+
+def _send_activation_link(
+    session: Session,
+    account: Account,
+    guardian: Guardian,
+    *,
+    portal_url: str,
+    mail_from: str,
+    language: str,
+    now: datetime,
+) -> None:
+    """E-mail a new confirmation link to the guardian's address (older ones stop working)."""
+    assert guardian.email is not None
+    mail_link(
+        session,
+        account,
+        guardian,
+        purpose=PortalTokenPurpose.ACTIVATION,
+        to=guardian.email,
+        path=CONFIRM_PATH,
+        compose=compose_activation_link,
+        kind="activation_confirmation",
+        portal_url=portal_url,
+        mail_from=mail_from,
+        language=language,
+        now=now,
+    )
+    count_event(session=session, checks=[(MAILS_PER_TARGET, f"account:{account.id}")], now=now)
+    audit(session, "portal.activation_link_sent", account=account, guardian=guardian)
+
+
+def _form_problems(
+    account: Account, new_password: str, confirmation: str, *, email: str, birth_date: str
+) -> tuple[dict[str, Problem], str | None, date | None]:
+    """What is wrong with the fields of the activation form, the address normalised and the
+    birth date parsed; nothing is compared with the database yet."""
+    problems = new_password_problems(
+        new_password,
+        confirmation,
+        identifier=account.identifier,
+        provisional_hash=account.password_hash,
+    )
+    address = normalise_email(email)
+    if not email.strip():
+        problems["email"] = Problem.REQUIRED
+    elif address is None:
+        problems["email"] = Problem.EMAIL_INVALID
+    born = parse_birth_date(birth_date)
+    if not birth_date.strip():
+        problems["birth_date"] = Problem.REQUIRED
+    elif born is None:
+        problems["birth_date"] = Problem.BIRTH_DATE_INVALID
+    return problems, address, born
+
+
+def _check_birth_date(
+    session: Session, account: Account, guardian: Guardian, born: date, *, key: str, now: datetime
+) -> FormResult | None:
+    """None when `born` is the birth date of one of the guardian's children; else the refusal,
+    a wrong date counting towards the lockout of the account's activation."""
+    assert guardian.id is not None
+    known = _birth_dates(session, guardian.id)
+    if born in known:
+        return None
+    locked = None
+    if known:
+        locked = count_event(session=session, checks=[(BIRTH_DATE_PER_ACCOUNT, key)], now=now)
+    audit(
+        session,
+        "portal.birth_date_refused",
+        account=account,
+        guardian=guardian,
+        reason="wrong" if known else "none_on_file",
+        locked=locked is not None,
+    )
+    problem = Problem.BIRTH_DATE_WRONG if known else Problem.BIRTH_DATE_UNKNOWN
+    return FormResult(problems={"birth_date": problem}, locked_until=locked)
+
+
+def finish_activation(
+    session: Session,
+    *,
+    account_id: int,
+    fingerprint: str,
+    new_password: str,
+    confirmation: str,
+    email: str,
+    birth_date: str,
+    portal_url: str,
+    mail_from: str,
+    language: str = "fr",
+    now: datetime | None = None,
+) -> FormResult:
+    """The activation form: a new password (twice), an e-mail address, one child's birth
+    date → the account is `activating` and the confirmation link is in the outbox.
+
+    Wrong birth dates count towards a lockout of the account's activation; the password and
+    the address are checked first, and nothing changes until everything is right.
+    """
+    now = aware(now)
+    account = session_account(session, account_id, fingerprint, lock=True)
+    if account is None:
+        return FormResult(refusal=RefusalReason.UNKNOWN_ACCOUNT)
+    if (refusal := state_refusal(account, AccountState.NOTIFIED)) is not None:
+        return FormResult(refusal=refusal)
+    guardian = guardian_of(session, account)
+    assert guardian.id is not None
+    key = f"account:{account_id}"
+    retry_at = locked_until(session=session, checks=[(BIRTH_DATE_PER_ACCOUNT, key)], now=now)
+    if retry_at is not None:
+        audit(session, "portal.activation_refused", account=account, reason="locked")
+        return FormResult(locked_until=retry_at)
+    problems, address, born = _form_problems(
+        account, new_password, confirmation, email=email, birth_date=birth_date
+    )
+    if problems:
+        return FormResult(problems=problems)
+    assert address is not None and born is not None
+    wrong = _check_birth_date(session, account, guardian, born, key=key, now=now)
+    if wrong is not None:
+        return wrong
+    try:
+        account = begin_activation(
+            session=session,
+            account_id=account_id,
+            new_password=new_password,
+            email=address,
+            actor=PORTAL_ACTOR,
+            now=now,
+        )
+    except TransitionRefused as refused:
+        if refused.reason == RefusalReason.WEAK_PASSWORD:
+            return FormResult(problems={"new_password": Problem.PASSWORD_WEAK})
+        if refused.reason == RefusalReason.INVALID_EMAIL:
+            return FormResult(problems={"email": Problem.EMAIL_INVALID})
+        audit(session, "portal.activation_refused", account=account, reason=refused.reason.value)
+        return FormResult(refusal=refused.reason)
+    clear_throttle(session=session, rule=BIRTH_DATE_PER_ACCOUNT, value=key)
+    _send_activation_link(
+        session,
+        account,
+        guardian,
+        portal_url=portal_url,
+        mail_from=mail_from,
+        language=language,
+        now=now,
+    )
+    return FormResult(account=portal_account(account, now))
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingConfirmation:
+    """An `activating` account: where its confirmation link went, and when."""
+
+    identifier: str
+    email: str | None
+    sent_at: datetime | None
+    expires_at: datetime | None
+
+
+def awaiting_confirmation(session: Session, *, account_id: int) -> AwaitingConfirmation:
+    """The address and time of the latest confirmation link of this account."""
+    account = session.get(Account, account_id)
+    assert account is not None
+    guardian = guardian_of(session, account)
+    latest = session.exec(
+        select(PortalToken)
+        .where(
+            col(PortalToken.account_id) == account_id,
+            col(PortalToken.purpose) == PortalTokenPurpose.ACTIVATION,
+        )
+        .order_by(col(PortalToken.id).desc())
+    ).first()
+    return AwaitingConfirmation(
+        identifier=account.identifier,
+        email=guardian.email,
+        sent_at=aware(latest.created_at) if latest is not None else None,
+        expires_at=aware(latest.expires_at) if latest is not None else None,
+    )
+
+
+def resend_activation_link(
+    session: Session,
+    *,
+    account_id: int,
+    fingerprint: str,
+    client: str,
+    portal_url: str,
+    mail_from: str,
+    language: str = "fr",
+    now: datetime | None = None,
+) -> RequestResult:
+    """Send an `activating` account a new confirmation link (the older ones stop working)."""
+    now = aware(now)
+    account = session_account(session, account_id, fingerprint, lock=True)
+    if account is None:
+        return RequestResult(RequestStatus.REFUSED, refusal=RefusalReason.UNKNOWN_ACCOUNT)
+    if (refusal := state_refusal(account, AccountState.ACTIVATING)) is not None:
+        return RequestResult(RequestStatus.REFUSED, refusal=refusal)
+    guardian = guardian_of(session, account)
+    checks = [(MAILS_PER_CLIENT, client), (MAILS_PER_TARGET, f"account:{account_id}")]
+    retry_at = locked_until(session=session, checks=checks, now=now)
+    if retry_at is not None:
+        audit(session, "portal.activation_link_refused", account=account, reason="rate_limited")
+        return RequestResult(RequestStatus.RATE_LIMITED, retry_at=retry_at)
+    if guardian.email is None:  # cleared by hand since: nowhere to send it
+        return RequestResult(RequestStatus.REFUSED, refusal=RefusalReason.INVALID_EMAIL)
+    count_event(session=session, checks=[(MAILS_PER_CLIENT, client)], now=now)
+    _send_activation_link(
+        session,
+        account,
+        guardian,
+        portal_url=portal_url,
+        mail_from=mail_from,
+        language=language,
+        now=now,
+    )
+    return RequestResult(RequestStatus.ACCEPTED)

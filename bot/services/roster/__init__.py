@@ -1,0 +1,101 @@
+"""The roster: the ONDE import, classes and levels, the scopes directors name (a class, a
+level, the school), guardian lists, the accounts export and the statistics.
+"""
+
+from __future__ import annotations
+
+from bot.services.roster.export import (
+    export_accounts,
+)
+from bot.services.roster.onde.importer import (
+    import_roster,
+)
+from bot.services.roster.onde.messages import (
+    CATEGORY_NAMES,
+    category_name,
+)
+from bot.services.roster.onde.normalise import (
+    normalise_email,
+)
+from bot.services.roster.onde.reader import (
+    MAX_FILE_BYTES,
+)
+from bot.services.roster.onde.report import (
+    ImportReport,
+    LineIssue,
+    RecordCounts,
+    RosterFileError,
+)
+from bot.services.roster.scopes import (
+    SCHOOL_SCOPE,
+    STATE_LIGHTS,
+    ClassInfo,
+    GuardianFilters,
+    GuardianLine,
+    GuardianPage,
+    NextStep,
+    NextStepKind,
+    ResolvedScope,
+    Scope,
+    ScopeKind,
+    StatusReport,
+    UnknownClassError,
+    discard_uploads,
+    identify_roster_file,
+    import_uploads,
+    known_classes,
+    known_levels,
+    list_guardians,
+    parse_guardian_query,
+    resolve_scope,
+    save_upload,
+    scope_from_token,
+    state_label,
+    status_report,
+)
+from bot.services.roster.statistics import (
+    Counts,
+    GroupCounts,
+    school_statistics,
+)
+
+__all__ = [
+    "CATEGORY_NAMES",
+    "MAX_FILE_BYTES",
+    "SCHOOL_SCOPE",
+    "STATE_LIGHTS",
+    "ClassInfo",
+    "Counts",
+    "GroupCounts",
+    "GuardianFilters",
+    "GuardianLine",
+    "GuardianPage",
+    "ImportReport",
+    "LineIssue",
+    "NextStep",
+    "NextStepKind",
+    "RecordCounts",
+    "ResolvedScope",
+    "RosterFileError",
+    "Scope",
+    "ScopeKind",
+    "StatusReport",
+    "UnknownClassError",
+    "category_name",
+    "discard_uploads",
+    "export_accounts",
+    "identify_roster_file",
+    "import_roster",
+    "import_uploads",
+    "known_classes",
+    "known_levels",
+    "list_guardians",
+    "normalise_email",
+    "parse_guardian_query",
+    "resolve_scope",
+    "save_upload",
+    "school_statistics",
+    "scope_from_token",
+    "state_label",
+    "status_report",
+]

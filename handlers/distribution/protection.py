@@ -1,0 +1,232 @@
+"""How letters are protected in chat: the school's document password, which encrypts every
+letters PDF (asked for once, its message deleted at once, never repeated), and the retention,
+how long the bot keeps those PDFs in the chat before deleting them (`bot.jobs.deletions`).
+
+`/pdf motdepasse` changes the password; `/pdf conservation [heures]` the retention.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ConversationHandler
+
+from bot.context import BotContext
+from bot.i18n import _, format_number, ngettext
+from bot.services.distribution import DistributionPreview, Purpose
+from bot.services.letters import (
+    MAX_RETENTION_HOURS,
+    MIN_LETTER_PASSWORD_LENGTH,
+    MIN_RETENTION_HOURS,
+    LetterSettingsError,
+    get_retention_hours,
+    has_letter_password,
+    set_letter_password,
+    set_retention_hours,
+)
+from handlers.access import SchoolRef, director_only
+from handlers.distribution.preview import replan, scope_tokens
+from handlers.distribution.state import (
+    LETTERS_PREFIX,
+    RETENTION,
+    TYPING_DOCUMENT_PASSWORD,
+    actor_of,
+    forget_pending,
+    pending,
+    set_pending,
+)
+from handlers.distribution.texts import scope_lines
+from handlers.keyboards import show
+
+RETENTION_CHOICES = (1, 24, 48)
+
+
+# --- The document password ----------------------------------------------------------------------
+
+
+def password_prompt(school: SchoolRef, *, replacing: bool) -> str:
+    """Ask for the school's document password: what it is for, or that it replaces the old one."""
+    lines = [_("🔒 <b>Document password</b> — {school}").format(school=school.title)]
+    if replacing:
+        lines.append(
+            _("Type the new document password. The PDFs already sent keep the previous one.")
+        )
+    else:
+        lines.append(
+            _(
+                "Letters carry passwords, so the PDFs I send you are encrypted (AES-256) with a "
+                "document password that you choose once for your school. It opens the PDFs: "
+                "share it only with whoever prints them."
+            )
+        )
+    lines.append(
+        _(
+            "Type it now: at least {count} characters. I will delete your message at once and "
+            "never repeat the password. /annuler to stop."
+        ).format(count=MIN_LETTER_PASSWORD_LENGTH)
+    )
+    return "\n\n".join(lines)
+
+
+async def password_needed(
+    update: Update, context: BotContext, school: SchoolRef, preview: DistributionPreview
+) -> bool:
+    """If the school has no document password yet, ask for it (the preview waits); True then."""
+    known = await context.db.run(
+        has_letter_password, school_id=school.id, data_dir=context.settings.data_dir
+    )
+    if known:
+        return False
+    set_pending(
+        context,
+        {
+            "purpose": preview.purpose.value,
+            "school_id": school.id,
+            "scopes": scope_tokens(preview),
+            "include_all": preview.include_all,
+        },
+    )
+    blocks = [*scope_lines(preview), "", password_prompt(school, replacing=False)]
+    await show(update, blocks)
+    return True
+
+
+async def _delete_typed(message: Message) -> bool:
+    try:
+        return bool(await message.delete())
+    except TelegramError:
+        return False
+
+
+@director_only
+async def receive_document_password(
+    update: Update, context: BotContext, school: SchoolRef
+) -> str | int:
+    """Store the document password typed (deleting its message), then go on."""
+    message = update.effective_message
+    if message is None or message.text is None:
+        return TYPING_DOCUMENT_PASSWORD
+    typed = message.text
+    deleted = await _delete_typed(message)
+    try:
+        await context.db.run(
+            set_letter_password,
+            school_id=school.id,
+            password=typed,
+            data_dir=context.settings.data_dir,
+            actor=actor_of(update),
+        )
+    except LetterSettingsError as error:
+        await message.chat.send_message(
+            _("{reason} Type another one, or /annuler to stop.").format(
+                reason=html.escape(str(error))
+            )
+        )
+        return TYPING_DOCUMENT_PASSWORD
+    if deleted:
+        saved = _(
+            "✅ Document password saved for {school}. I deleted your message so that it does not "
+            "stay in this chat. To change it later: <code>/pdf motdepasse</code>."
+        )
+    else:
+        saved = _(
+            "✅ Document password saved for {school}. I could not delete your message: please "
+            "delete it yourself (press and hold it, then « Delete »)."
+        )
+    await message.chat.send_message(saved.format(school=school.title))
+    found = pending(context) or {}
+    if (
+        found.get("purpose") not in {p.value for p in Purpose}
+        or found.get("school_id") != school.id
+    ):
+        forget_pending(context)
+        return ConversationHandler.END
+    return await replan(update, context, school)
+
+
+# --- Retention ----------------------------------------------------------------------------------
+
+
+def _retention_text(hours: int) -> str:
+    return ngettext(
+        "The PDFs of letters stay in this chat for {hours} hour, then I delete them.",
+        "The PDFs of letters stay in this chat for {hours} hours, then I delete them.",
+        hours,
+    ).format(hours=format_number(hours))
+
+
+def _retention_keyboard(current: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    ("✅ " if hours == current else "")
+                    + ngettext("{hours} hour", "{hours} hours", hours).format(hours=hours),
+                    callback_data=f"{LETTERS_PREFIX}ret:{hours}",
+                )
+                for hours in RETENTION_CHOICES
+            ]
+        ]
+    )
+
+
+async def show_retention(
+    message: Message, context: BotContext, school: SchoolRef, arguments: list[str], actor: str
+) -> None:
+    """/pdf conservation [heures]: change the retention if a number is typed, then show it with
+    a button per usual choice."""
+    if arguments:
+        number = re.sub(r"[^0-9]", "", arguments[0])
+        if not number:
+            await message.reply_text(
+                _(
+                    "Type a number of hours between {low} and {high}, for example "
+                    "<code>/pdf conservation 24</code>."
+                ).format(low=MIN_RETENTION_HOURS, high=MAX_RETENTION_HOURS)
+            )
+            return
+        try:
+            await context.db.run(
+                set_retention_hours, school_id=school.id, hours=int(number), actor=actor
+            )
+        except LetterSettingsError as error:
+            await message.reply_text(html.escape(str(error)))
+            return
+    hours = await context.db.run(get_retention_hours, school_id=school.id)
+    text = [_retention_text(hours)]
+    if not arguments:
+        text.append(
+            _(
+                "Choose how long (Telegram lets me delete my messages for {high} hours at most):"
+            ).format(high=MAX_RETENTION_HOURS)
+        )
+    await message.reply_text("\n".join(text), reply_markup=_retention_keyboard(hours))
+
+
+@director_only
+async def retention_chosen(update: Update, context: BotContext, school: SchoolRef) -> None:
+    """Change how long the PDFs of letters stay in the chat."""
+    query = update.callback_query
+    match = RETENTION.match(query.data or "") if query else None
+    if query is None or match is None:
+        return
+    try:
+        await context.db.run(
+            set_retention_hours, school_id=school.id, hours=int(match[1]), actor=actor_of(update)
+        )
+    except LetterSettingsError as error:
+        await query.answer(str(error), show_alert=True)
+        return
+    await query.answer()
+    hours = await context.db.run(get_retention_hours, school_id=school.id)
+    try:
+        await query.edit_message_text(
+            _retention_text(hours) + "\n" + _("Applies to the PDFs sent from now on."),
+            reply_markup=_retention_keyboard(hours),
+        )
+    except BadRequest as error:
+        if "not modified" not in str(error).lower():
+            raise
