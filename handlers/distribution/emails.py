@@ -7,7 +7,7 @@ why) → [Envoyer] [Annuler] → a progress message that updates → a summary w
 
 from __future__ import annotations
 
-from telegram import Message, Update
+from telegram import Update
 from telegram.ext import ConversationHandler
 
 from bot.context import BotContext
@@ -16,18 +16,18 @@ from bot.services.distribution import Purpose, plan_email_distribution, start_em
 from bot.services.roster import UnknownClassError
 from handlers.access import SchoolRef, director_only
 from handlers.distribution.preview import (
+    Confirmed,
     answer_unknown_scope,
     ask_for_scope,
     plan_for_arguments,
     show_preview,
-    stale_confirmation,
+    take_confirmation,
 )
 from handlers.distribution.progress import BatchStart, run_batch
 from handlers.distribution.state import (
     EMAIL_PREFIX,
     EMAIL_SCOPE,
     actor_of,
-    confirmed_pending,
     forget_pending,
 )
 
@@ -77,23 +77,16 @@ async def email_scope_chosen(update: Update, context: BotContext, school: School
 @director_only
 async def confirm_email(update: Update, context: BotContext, school: SchoolRef) -> str | int | None:
     """Start the send: the e-mails are prepared and sent in the background."""
-    query = update.callback_query
-    if query is None or not isinstance(query.message, Message):
-        return ConversationHandler.END
-    found = confirmed_pending(update, context, school, Purpose.EMAIL)
-    if found is None:
-        return await stale_confirmation(update, context, school)
-    await query.answer()
-    # Remove the buttons first: a second tap must not send twice.
-    await query.edit_message_reply_markup(reply_markup=None)
-    forget_pending(context)
-    count = len(found["confirmation"].get("accounts", {}))
-    progress = await query.message.reply_text(
+    taken = await take_confirmation(update, context, school, Purpose.EMAIL)
+    if not isinstance(taken, Confirmed):
+        return taken
+    found = taken.pending
+    progress = await taken.message.reply_text(
         ngettext(
             "⏳ Preparing {count} e-mail: drawing the password…",
             "⏳ Preparing {count} e-mails: drawing the passwords…",
-            count,
-        ).format(count=format_number(count))
+            taken.count,
+        ).format(count=format_number(taken.count))
     )
     batch = BatchStart(
         chat_id=progress.chat_id,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from telegram import Message, Update
+from telegram import Update
 from telegram.ext import Application, ConversationHandler
 
 from bot.context import BotContext, EduConnectApplication
@@ -47,11 +47,12 @@ from handlers.distribution.delivery import (
     set_status,
 )
 from handlers.distribution.preview import (
+    Confirmed,
     answer_unknown_scope,
     ask_for_scope,
     plan_for_arguments,
     show_preview,
-    stale_confirmation,
+    take_confirmation,
 )
 from handlers.distribution.protection import password_needed, password_prompt, show_retention
 from handlers.distribution.state import (
@@ -59,7 +60,6 @@ from handlers.distribution.state import (
     LETTERS_SCOPE,
     TYPING_DOCUMENT_PASSWORD,
     actor_of,
-    confirmed_pending,
     forget_pending,
     set_pending,
 )
@@ -188,20 +188,13 @@ async def confirm_letters(
     update: Update, context: BotContext, school: SchoolRef
 ) -> str | int | None:
     """Make the PDF in the background and send it here."""
-    query = update.callback_query
-    if query is None or not isinstance(query.message, Message):
-        return ConversationHandler.END
-    found = confirmed_pending(update, context, school, Purpose.PAPER)
-    if found is None:
-        return await stale_confirmation(update, context, school)
-    await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
-    forget_pending(context)
-    count = len(found["confirmation"].get("accounts", {}))
-    status = await query.message.reply_text(
-        ngettext("⏳ Preparing {count} letter…", "⏳ Preparing {count} letters…", count).format(
-            count=format_number(count)
-        )
+    taken = await take_confirmation(update, context, school, Purpose.PAPER)
+    if not isinstance(taken, Confirmed):
+        return taken
+    status = await taken.message.reply_text(
+        ngettext(
+            "⏳ Preparing {count} letter…", "⏳ Preparing {count} letters…", taken.count
+        ).format(count=format_number(taken.count))
     )
     job = LettersJob(
         chat_id=status.chat_id,
@@ -210,7 +203,9 @@ async def confirm_letters(
         language=current_language(),
         actor=actor_of(update),
     )
-    context.application.create_task(_run_letters(context.application, job, found), update=update)
+    context.application.create_task(
+        _run_letters(context.application, job, taken.pending), update=update
+    )
     return ConversationHandler.END
 
 

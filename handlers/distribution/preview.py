@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import ConversationHandler
 
 from bot.context import BotContext
@@ -35,6 +36,7 @@ from handlers.distribution.state import (
     RESET,
     SEND,
     confirm_data,
+    confirmed_pending,
     forget_pending,
     pending,
     set_pending,
@@ -257,6 +259,38 @@ async def stale_confirmation(
         return None  # a newer preview waits: stay where we are
     forget_pending(context)
     return ConversationHandler.END
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """A preview's confirmation button, pressed on the preview that waits."""
+
+    query: CallbackQuery
+    message: Message
+    pending: dict[str, Any]
+
+    @property
+    def count(self) -> int:
+        """How many accounts the director confirmed."""
+        return len(self.pending["confirmation"].get("accounts", {}))
+
+
+async def take_confirmation(
+    update: Update, context: BotContext, school: SchoolRef, purpose: Purpose
+) -> Confirmed | str | int | None:
+    """The distribution a confirmation button confirms, its buttons removed first (a second
+    tap must not act twice) and no longer pending; else the state to return, the button
+    answered."""
+    query = update.callback_query
+    if query is None or not isinstance(query.message, Message):
+        return ConversationHandler.END
+    found = confirmed_pending(update, context, school, purpose)
+    if found is None:
+        return await stale_confirmation(update, context, school)
+    await query.answer()
+    await query.edit_message_reply_markup(reply_markup=None)
+    forget_pending(context)
+    return Confirmed(query, query.message, found)
 
 
 async def stale_button(update: Update, context: BotContext) -> None:

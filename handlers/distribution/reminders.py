@@ -13,7 +13,7 @@ import html
 import logging
 from typing import Any
 
-from telegram import Message, Update
+from telegram import Update
 from telegram.ext import Application, ConversationHandler
 
 from bot.context import BotContext, EduConnectApplication
@@ -38,10 +38,11 @@ from handlers.distribution.delivery import (
     set_status,
 )
 from handlers.distribution.preview import (
+    Confirmed,
     answer_unknown_scope,
     plan_for_arguments,
     show_preview,
-    stale_confirmation,
+    take_confirmation,
 )
 from handlers.distribution.progress import BatchStart, follow
 from handlers.distribution.protection import password_needed
@@ -51,7 +52,6 @@ from handlers.distribution.state import (
     RESET,
     TYPING_DOCUMENT_PASSWORD,
     actor_of,
-    confirmed_pending,
     forget_pending,
 )
 from models import DistributionChannel
@@ -112,18 +112,13 @@ async def confirm_reminders(
     update: Update, context: BotContext, school: SchoolRef
 ) -> str | int | None:
     """Start the reminders (or resets): e-mails in the background, a PDF for the others."""
-    query = update.callback_query
-    if query is None or not isinstance(query.message, Message):
-        return ConversationHandler.END
-    found = confirmed_pending(update, context, school, Purpose.REMINDER)
-    if found is None:
-        return await stale_confirmation(update, context, school)
-    await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
-    forget_pending(context)
-    reset = (query.data or "").startswith(f"{RESET}:")
+    taken = await take_confirmation(update, context, school, Purpose.REMINDER)
+    if not isinstance(taken, Confirmed):
+        return taken
+    reset = (taken.query.data or "").startswith(f"{RESET}:")
     context.application.create_task(
-        run_reminders(context.application, update, school, found, reset=reset), update=update
+        run_reminders(context.application, update, school, taken.pending, reset=reset),
+        update=update,
     )
     return ConversationHandler.END
 
