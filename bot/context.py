@@ -55,6 +55,13 @@ class EduConnectApplication(Application):
     db: ServiceRunner
 
 
+def educonnect(application: Application[Any, Any, Any, Any, Any, Any]) -> EduConnectApplication:
+    """`application` as ours, with its settings and service runner (for code that holds the
+    application, not a context: background tasks and jobs)."""
+    assert isinstance(application, EduConnectApplication)
+    return application
+
+
 class BotContext(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any], dict[str, Any]]):
     """The context handlers receive: PTB's, plus `settings` and `db`."""
 
@@ -67,6 +74,4 @@ class BotContext(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any], d
         return self._app().db
 
     def _app(self) -> EduConnectApplication:
-        application = self.application
-        assert isinstance(application, EduConnectApplication)
-        return application
+        return educonnect(self.application)

@@ -16,7 +16,7 @@ from telegram import ReplyParameters
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application
 
-from bot.context import BotContext, EduConnectApplication
+from bot.context import BotContext, educonnect
 from bot.i18n import _, format_datetime
 from bot.services.letters import DueDeletion, due_deletions, mark_deletions_done, next_deletion_at
 from models import utcnow
@@ -28,11 +28,6 @@ WAKE_JOB = "letters:delete"
 SWEEP_INTERVAL = 600.0
 RETRY_DELAY = timedelta(minutes=1)
 _BATCH = 100
-
-
-def _app(application: Application) -> EduConnectApplication:
-    assert isinstance(application, EduConnectApplication)
-    return application
 
 
 def arm(application: Application, at: datetime) -> None:
@@ -68,7 +63,7 @@ async def _delete(application: Application, due: DueDeletion) -> bool:
 
 
 async def _ask_director_to_delete(application: Application, due: DueDeletion) -> None:
-    settings = _app(application).settings
+    settings = educonnect(application).settings
     text = _(
         "I could not delete a document carrying passwords that I sent in this chat (due for "
         "deletion on {date}): Telegram no longer lets me. Please delete it yourself: press and "
@@ -86,7 +81,7 @@ async def _ask_director_to_delete(application: Application, due: DueDeletion) ->
 
 async def sweep(application: Application) -> int:
     """Delete every message whose time has come, then arm the next wake-up; how many."""
-    db = _app(application).db
+    db = educonnect(application).db
     deleted = 0
     while True:
         due = await db.run(due_deletions, limit=_BATCH)

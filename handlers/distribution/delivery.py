@@ -19,7 +19,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Mess
 from telegram.error import TelegramError
 from telegram.ext import Application
 
-from bot.context import BotContext, EduConnectApplication
+from bot.context import BotContext, educonnect
 from bot.i18n import _, format_datetime, format_number, ngettext
 from bot.jobs import arm_deletion
 from bot.services.distribution import DistributionError, PaperLetters
@@ -43,11 +43,6 @@ T = TypeVar("T")
 # that the individual documents can be cut from the PDF later.
 LETTER_FILES_KEY = "letter_files"
 _LETTER_FILES_KEPT = 3 * 24 * 3600.0
-
-
-def _app(application: Application) -> EduConnectApplication:
-    assert isinstance(application, EduConnectApplication)
-    return application
 
 
 def _hours(hours: int) -> timedelta:
@@ -130,7 +125,7 @@ async def send_letters(
 ) -> SentLetters | None:
     """Encrypt and send the PDF (no transaction open); None, the director told, if it could
     not be sent."""
-    app = _app(application)
+    app = educonnect(application)
     password = await app.db.run(
         get_letter_password, school_id=job.school.id, data_dir=app.settings.data_dir
     )

@@ -25,7 +25,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, ConversationHandler
 
-from bot.context import BotContext, EduConnectApplication
+from bot.context import BotContext, educonnect
 from bot.i18n import _, current_language, format_number, ngettext, use_language
 from bot.services.distribution import (
     DistributionError,
@@ -75,11 +75,6 @@ def _fold(word: str) -> str:
     plain = unicodedata.normalize("NFKD", word)
     plain = "".join(c for c in plain if not unicodedata.combining(c)).casefold()
     return re.sub(r"[\s'’\-.]+", "_", plain).strip("_")
-
-
-def _app(application: Application) -> EduConnectApplication:
-    assert isinstance(application, EduConnectApplication)
-    return application
 
 
 @dataclass(frozen=True)
@@ -212,7 +207,7 @@ async def confirm_letters(
 async def _run_letters(application: Application, job: LettersJob, found: dict[str, Any]) -> None:
     """Make the letters (nothing written yet), send the encrypted PDF, then record everything
     in one short transaction — or, if the accounts changed meanwhile, delete the PDF."""
-    app = _app(application)
+    app = educonnect(application)
     with use_language(job.language):
         try:
             try:

@@ -21,7 +21,7 @@ from typing import Any
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application
 
-from bot.context import BotContext, EduConnectApplication
+from bot.context import BotContext, educonnect
 from bot.i18n import _, format_number, ngettext, use_language
 from bot.services.distribution import (
     DistributionError,
@@ -193,7 +193,7 @@ async def follow_batch(application: Application, batch_id: str, batch: BatchStar
     """Edit the progress message while the batch is sent (throttled), then post the summary.
 
     Stops quietly when the application stops: the next start resumes it from bot_data."""
-    db = _app(application).db
+    db = educonnect(application).db
     with use_language(batch.language):
         shown: str | None = None
         last_edit = 0.0
@@ -223,11 +223,6 @@ async def _sleep_while_running(application: Application, seconds: float) -> None
     deadline = time.monotonic() + seconds
     while application.running and time.monotonic() < deadline:
         await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-
-
-def _app(application: Application) -> EduConnectApplication:
-    assert isinstance(application, EduConnectApplication)
-    return application
 
 
 async def follow(application: Application, batch_id: str, batch: BatchStart) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, ConversationHandler
 
-from bot.context import BotContext, EduConnectApplication
+from bot.context import BotContext, educonnect
 from bot.i18n import _, current_language, use_language
 from bot.services.distribution import (
     DistributionError,
@@ -57,11 +57,6 @@ from handlers.distribution.state import (
 from models import DistributionChannel
 
 log = logging.getLogger(__name__)
-
-
-def _app(application: Application) -> EduConnectApplication:
-    assert isinstance(application, EduConnectApplication)
-    return application
 
 
 @director_only
@@ -180,7 +175,7 @@ async def _draft_and_record(
 ) -> ReminderResult | None:
     """Draft the reminders, send the PDF of the paper ones, then record it all; None when it
     stopped (the director is told why in the status message)."""
-    app = _app(application)
+    app = educonnect(application)
     try:
         try:
             draft = await app.db.run(
