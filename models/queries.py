@@ -35,7 +35,8 @@ _T = TypeVar("_T")
 
 
 def in_chunks(values: Iterable[_T], size: int = IN_CHUNK) -> Iterator[list[_T]]:
-    """`values` cut into lists of at most `size`, each small enough for one `column.in_(…)`."""
+    """`values` cut into lists of at most `size`: by default each small enough for one
+    `column.in_(…)`; callers batching writes pass their own size."""
     items = values if isinstance(values, list) else list(values)
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -18,6 +18,7 @@ from bot.services.accounts import allocate_identifiers
 from bot.services.audit import record_event
 from bot.services.roster.onde.report import ImportReport, RecordCounts
 from models import Account, AccountState, AuditEvent, Guardian, Pupil, PupilGuardian, SchoolClass
+from models.queries import in_chunks
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -175,7 +176,7 @@ class _Writer:
 
     def insert_rows(self, model: Any, rows: list[dict[str, Any]]) -> None:
         table = _table(model)
-        for chunk in _chunks(rows):
+        for chunk in in_chunks(rows, _WRITE_CHUNK):
             if self.postgresql:
                 _copy_rows(self.session, table, chunk)
             else:
@@ -186,7 +187,7 @@ class _Writer:
         """Insert rows keyed by plan keys, and remember the id each one got."""
         table = _table(model)
         returning = table.insert().returning(table.c.id, sort_by_parameter_order=True)
-        for chunk in _chunks(items):
+        for chunk in in_chunks(items, _WRITE_CHUNK):
             keys = [key for key, _ in chunk]
             if self.postgresql:
                 # psycopg re-parses every long multi-row INSERT … RETURNING: reserve the ids
@@ -205,7 +206,7 @@ class _Writer:
             self.tracker.wrote(len(chunk))
 
     def update_rows(self, model: Any, rows: list[dict[str, Any]]) -> None:
-        for chunk in _chunks(rows):
+        for chunk in in_chunks(rows, _WRITE_CHUNK):
             self.session.exec(update(model), params=chunk)
             self.tracker.wrote(len(chunk))
 
@@ -216,15 +217,11 @@ class _Writer:
             links.c.pupil_id == bindparam("old_pupil"),
             links.c.guardian_id == bindparam("old_guardian"),
         )
-        for chunk in _chunks(pairs):
+        for chunk in in_chunks(pairs, _WRITE_CHUNK):
             self.session.exec(
                 delete_link, params=[{"old_pupil": p, "old_guardian": g} for p, g in chunk]
             )
             self.tracker.wrote(len(chunk))
-
-
-def _chunks(items: list[Any]) -> list[list[Any]]:
-    return [items[start : start + _WRITE_CHUNK] for start in range(0, len(items), _WRITE_CHUNK)]
 
 
 def _table(model: Any) -> Table:
@@ -275,7 +272,7 @@ def record_import(session: Session, *, actor: str, report: ImportReport, plan: P
             }
             for account_id, action in plan.account_events
         ]
-        for chunk in _chunks(events):
+        for chunk in in_chunks(events, _WRITE_CHUNK):
             session.exec(_table(AuditEvent).insert(), params=chunk)
     record_event(
         session,
