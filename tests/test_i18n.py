@@ -268,7 +268,7 @@ def test_french_has_three_plural_forms_and_ngettext_picks_the_right_one() -> Non
 
 
 def test_the_account_states_have_the_official_french_labels() -> None:
-    from bot.services.roster.scopes import state_label
+    from bot.services.roster.states import state_label
     from models import AccountState
 
     with use_language("fr"):

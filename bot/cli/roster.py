@@ -35,7 +35,7 @@ from bot.services.schools import get_school_by_uai
 
 # Above this size an import shows a progress bar (on a terminal).
 PROGRESS_THRESHOLD_BYTES = 512 * 1024
-# The same labels as the bot's (bot.services.roster.scopes.STATE_LABELS), so the same translations.
+# The same labels as the bot's (bot.services.roster.states.STATE_LABELS), so the same translations.
 LIGHTS = {
     "not_notified": ("🔴", N_("Not notified")),
     "notified": ("🟠", N_("Notified, not activated")),

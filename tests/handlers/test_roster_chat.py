@@ -19,7 +19,7 @@ from bot.i18n import format_percentage, use_language
 from bot.sandbox.botapi import CallbackRef, ChatMessage, SandboxUser, _PendingCallback
 from bot.services.roster.onde.importer import import_roster
 from bot.services.roster.onde.report import ImportReport
-from bot.services.roster.scopes import STATE_LIGHTS
+from bot.services.roster.states import STATE_LIGHTS
 from bot.services.roster.statistics import Counts, school_statistics
 from handlers import roster
 from handlers.keyboards import split_text

@@ -12,20 +12,16 @@ import pytest
 from sqlalchemy import Engine, event, select
 from sqlmodel import Session, col
 
-from bot.services.roster.onde.importer import import_roster
-from bot.services.roster.scopes import (
+from bot.services.roster.guardians import (
     GuardianFilters,
-    NextStepKind,
-    ScopeKind,
-    UnknownClassError,
     list_guardians,
     parse_guardian_query,
     parse_state_word,
-    resolve_scope,
-    scope_from_token,
-    status_report,
 )
+from bot.services.roster.onde.importer import import_roster
+from bot.services.roster.scopes import ScopeKind, UnknownClassError, resolve_scope, scope_from_token
 from bot.services.roster.statistics import school_statistics
+from bot.services.roster.status import NextStepKind, status_report
 from models import Account, AccountState, Guardian, Pupil, PupilGuardian, School, SchoolClass
 
 NOT_NOTIFIED = AccountState.NOT_NOTIFIED

@@ -7,6 +7,13 @@ from __future__ import annotations
 from bot.services.roster.export import (
     export_accounts,
 )
+from bot.services.roster.guardians import (
+    GuardianFilters,
+    GuardianLine,
+    GuardianPage,
+    list_guardians,
+    parse_guardian_query,
+)
 from bot.services.roster.onde.importer import (
     import_roster,
 )
@@ -28,35 +35,36 @@ from bot.services.roster.onde.report import (
 )
 from bot.services.roster.scopes import (
     SCHOOL_SCOPE,
-    STATE_LIGHTS,
     ClassInfo,
-    GuardianFilters,
-    GuardianLine,
-    GuardianPage,
-    NextStep,
-    NextStepKind,
     ResolvedScope,
     Scope,
     ScopeKind,
-    StatusReport,
     UnknownClassError,
-    discard_uploads,
-    identify_roster_file,
-    import_uploads,
     known_classes,
     known_levels,
-    list_guardians,
-    parse_guardian_query,
     resolve_scope,
-    save_upload,
     scope_from_token,
+)
+from bot.services.roster.states import (
+    STATE_LIGHTS,
     state_label,
-    status_report,
 )
 from bot.services.roster.statistics import (
     Counts,
     GroupCounts,
     school_statistics,
+)
+from bot.services.roster.status import (
+    NextStep,
+    NextStepKind,
+    StatusReport,
+    status_report,
+)
+from bot.services.roster.uploads import (
+    discard_uploads,
+    identify_roster_file,
+    import_uploads,
+    save_upload,
 )
 
 __all__ = [

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from bot.i18n import N_, _, use_language
 from bot.services.audit import record_event
-from bot.services.roster.scopes import STATE_LIGHTS, state_label
+from bot.services.roster.states import STATE_LIGHTS, state_label
 from models import AccountState, DistributionChannel, School, utcnow
 from models.queries import ChildRow, GuardianRow, children_of, school_accounts
 
