@@ -1,4 +1,4 @@
-"""`python -m bench [import|bot|letters|mail|portal|generate] [options]`: every benchmark, or one.
+"""`python -m bench [import|bot|letters|mail|portal|phone|generate] [options]`: all, or one.
 
 python -m bench [--quick] [--no-write]   # every benchmark, refreshing bench/RESULTS.md
 python -m bench import --help            # the ONDE import (issue « Foundation »)
@@ -6,6 +6,7 @@ python -m bench bot --help               # the bot under load (issue « The bot 
 python -m bench letters --help           # PDF letters (issue « Credential distribution »)
 python -m bench mail --help              # e-mails through the outbox (same issue)
 python -m bench portal --help            # logins and activations (issue « Activation portal »)
+python -m bench phone --help             # a guardian found by phone number (issue « Families »)
 python -m bench generate --out DIR [--schools 80 --pupils 250 --seed 2026]
 """
 
@@ -66,12 +67,23 @@ def main(argv: list[str] | None = None) -> int:
         from bench import portal_bench
 
         return portal_bench.main(args)
+    if command == "phone":
+        from bench import phone_bench
+
+        return phone_bench.main(args)
     if command == "generate":
         return _generate(args)
     if command == "all":
-        from bench import bot_load, import_bench, letters_bench, mail_bench, portal_bench
+        from bench import (
+            bot_load,
+            import_bench,
+            letters_bench,
+            mail_bench,
+            phone_bench,
+            portal_bench,
+        )
 
-        modules = (import_bench, bot_load, letters_bench, mail_bench, portal_bench)
+        modules = (import_bench, bot_load, letters_bench, mail_bench, portal_bench, phone_bench)
         codes = [module.main(args) for module in modules]
         return max(codes)
     print(f"unknown benchmark {command!r}\n{__doc__}", file=sys.stderr)

@@ -21,6 +21,7 @@ from handlers import (
     classes,
     distribution,
     export,
+    family_phone,
     guardians,
     roster,
     school,
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 # Features with conversations go first, so their steps win over plain commands.
 _FEATURES = [
     start,
+    family_phone,
     roster,
     distribution,
     school,

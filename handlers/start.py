@@ -13,15 +13,13 @@ import html
 import math
 import time
 from collections.abc import Awaitable, Callable
-from zoneinfo import ZoneInfo
 
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot.context import BotContext
-from bot.i18n import _, current_language, format_date, negotiate_language, ngettext, use_language
-from bot.services.accounts import FamilyLinkError, LinkedGuardian, LinkRefusal, redeem_link_code
-from bot.services.roster import STATE_LIGHTS, state_label
+from bot.i18n import _, ngettext, use_language
+from bot.services.accounts import FamilyLinkError, LinkRefusal, linked_guardians, redeem_link_code
 from bot.services.schools import (
     InvitationAlreadyUsedError,
     InvitationExpiredError,
@@ -29,8 +27,9 @@ from bot.services.schools import (
     redeem_director_invitation,
 )
 from handlers.access import SchoolRef, chosen_school, director_schools, set_current_school
+from handlers.family import family_language, family_linked, family_next_step
+from handlers.family_phone import phone_offer
 from handlers.menus import set_director_menu
-from models import AccountState
 
 # At most this many failed codes per user within the window; then wait until the oldest ages out.
 MAX_FAILED_CODES = 5
@@ -173,57 +172,6 @@ def _link_refusal(reason: LinkRefusal) -> str:
     )
 
 
-def _family_next_step(linked: LinkedGuardian, portal_url: str, tz: ZoneInfo) -> str:
-    portal = html.escape(portal_url)
-    if linked.state == AccountState.ACTIVATED:
-        return _(
-            "<b>All set:</b> your account is activated. Log in at {portal} with your identifier "
-            "and the password you chose."
-        ).format(portal=portal)
-    if linked.state == AccountState.ACTIVATING:
-        return _(
-            "<b>Next step:</b> open the e-mail we sent to confirm your address and click its "
-            "confirmation link: your account is then activated."
-        )
-    step = _(
-        "<b>Next step:</b> go to {portal} and log in with your identifier <code>{identifier}"
-        "</code> and the provisional password written on your letter or e-mail. You will then "
-        "choose your own password."
-    ).format(portal=portal, identifier=html.escape(linked.identifier))
-    if linked.provisional_expires_at is not None:
-        expiry = _("The provisional password is valid until {date}.").format(
-            date=format_date(linked.provisional_expires_at, tz=tz)
-        )
-        step = f"{step}\n{expiry}"
-    return step
-
-
-def _family_linked(linked: LinkedGuardian, portal_url: str, tz: ZoneInfo) -> str:
-    name = html.escape(f"{linked.first_name} {linked.last_name.upper()}".strip())
-    school = html.escape(linked.school_name)
-    if linked.already_linked:
-        intro = _("This chat is already linked to the EduConnect account of {name} ({school}).")
-    else:
-        intro = _("Done! This chat is now linked to the EduConnect account of {name} ({school}).")
-    state = _("Account state: {light} {label}").format(
-        light=STATE_LIGHTS[linked.state], label=html.escape(state_label(linked.state))
-    )
-    lines = [
-        intro.format(name=name, school=school),
-        "",
-        state,
-        _family_next_step(linked, portal_url, tz),
-    ]
-    lines += [
-        "",
-        _(
-            "I will never ask for your password, and never show one here. /aide lists what I "
-            "can do."
-        ),
-    ]
-    return "\n".join(lines)
-
-
 async def redeem_family_code(update: Update, context: BotContext, code: str) -> CodeOutcome:
     """Link the family's chat to the guardian whose letter carries `code`."""
     user, message = update.effective_user, update.effective_message
@@ -236,11 +184,9 @@ async def redeem_family_code(update: Update, context: BotContext, code: str) -> 
             return CodeOutcome.NOT_MINE
         await message.reply_text(_link_refusal(error.reason))
         return CodeOutcome.REFUSED
-    # The user's own choice or Telegram's language first; else the one the school knows.
-    chosen = (context.user_data or {}).get("language") or user.language_code
-    language = current_language() if chosen or not linked.language else linked.language
-    with use_language(negotiate_language(language)):
-        text = _family_linked(linked, context.settings.portal_url, context.settings.tz)
+    with use_language(family_language(context, user, linked)):
+        next_step = family_next_step(linked, context.settings.portal_url, context.settings.tz)
+        text = family_linked(linked, next_step)
     await message.reply_text(text)
     return CodeOutcome.ACCEPTED
 
@@ -323,7 +269,14 @@ async def start(update: Update, context: BotContext) -> None:
     schools = await director_schools(context, user.id)
     school = chosen_school(schools, context)
     if school is None:
-        await message.reply_text(_welcome_family(user.first_name))
+        if await context.db.run(linked_guardians, telegram_user_id=user.id):
+            # Already linked: nothing to prove again.
+            await message.reply_text(_welcome_family(user.first_name))
+            return
+        offer, keyboard = phone_offer()
+        await message.reply_text(
+            f"{_welcome_family(user.first_name)}\n\n{offer}", reply_markup=keyboard
+        )
         return
     await message.reply_text(_welcome_back(school, len(schools)))
     # Cheap, and it repairs a menu lost on Telegram's side.

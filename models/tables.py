@@ -160,6 +160,9 @@ class Guardian(SQLModel, table=True):
     phone_home: str | None = None
     phone_work: str | None = None
     phone_mobile: str | None = None
+    # `phone_mobile` in E.164 (« +33612345678 »), what a family's shared Telegram contact is
+    # matched against; None when ONDE gives no valid number.
+    mobile_e164: str | None = Field(default=None, sa_column=Column(String(16), index=True))
     # BCP 47 code of the language the family prefers, when known (« en », « ar »…).
     preferred_language: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
@@ -300,6 +303,30 @@ class FamilyChat(SQLModel, table=True):
     linked_at: datetime = Field(default_factory=utcnow)
 
 
+class PhoneCheck(SQLModel, table=True):
+    """One contact a family shared with the bot to link its chat by phone number: counted for
+    the daily limit, and, when several guardians share the number, the choice offered.
+
+    `outcome` is « linked », « choose », « unknown » (no guardian has the number) or « refused »
+    (not the sender's own contact, or not a valid number).
+    """
+
+    __tablename__ = "phone_check"
+    __table_args__ = (Index("ix_phone_check_user_created", "telegram_user_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_user_id: int = Field(sa_type=BigInteger)
+    # The number shared, in E.164; None when it was refused before being read.
+    phone_e164: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    outcome: str = Field(sa_column=Column(String(20), nullable=False))
+    # For « choose »: the guardians offered, and the one the family then picked.
+    offered_guardian_ids: list[int] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    chosen_guardian_id: int | None = Field(default=None, foreign_key="guardian.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class ScheduledDeletion(SQLModel, table=True):
     """A bot message to delete later (a PDF carrying passwords), kept across restarts."""
 
@@ -331,6 +358,9 @@ class PortalTokenPurpose(enum.StrEnum):
     EMAIL_CHANGE = "email_change"
     # « Mot de passe oublié »: lets an activated family choose a new password (30 minutes).
     PASSWORD_RESET = "password_reset"
+    # A link the bot gives a family whose shared mobile number matched: activation without the
+    # provisional password (30 minutes).
+    PHONE_ACTIVATION = "phone_activation"
 
 
 class PortalToken(SQLModel, table=True):

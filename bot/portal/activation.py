@@ -15,6 +15,7 @@ from bot.portal.pages import field_errors, portal_of, redirect, render, retry_te
 from bot.services.accounts import RefusalReason
 from bot.services.portal import (
     ActivationForm,
+    FormResult,
     LoginStatus,
     PortalAccount,
     RequestStatus,
@@ -86,6 +87,19 @@ async def submit_activation_form(request: Request) -> Response:
     if result.refusal is not None:
         return await _page_of_current_state(request, account)
     prefill: ActivationForm = await portal.run(activation_form, account_id=account.account_id)
+    return form_problems_page(request, prefill, result, email=email, birth_date=birth_date)
+
+
+def form_problems_page(
+    request: Request,
+    prefill: ActivationForm,
+    result: FormResult,
+    *,
+    email: str,
+    birth_date: str,
+    action: str = FORM_PATH,
+) -> Response:
+    """The activation form again, saying what to correct (or that it is locked for a while)."""
     errors, summary = field_errors(result.problems, _labels())
     message = None
     status_code = 400
@@ -94,7 +108,7 @@ async def submit_activation_form(request: Request) -> Response:
         message = " ".join(
             (
                 _("Too many wrong dates of birth."),
-                retry_text(result.locked_until, portal),
+                retry_text(result.locked_until, portal_of(request)),
             )
         )
     context = {
@@ -103,6 +117,7 @@ async def submit_activation_form(request: Request) -> Response:
         "errors": errors,
         "summary": summary,
         "message": message,
+        "action": action,
     }
     return render(request, "activation_form.html", context, status_code=status_code)
 

@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from bot.config import Settings
 from bot.context import ServiceRunner
 from bot.i18n import DEFAULT_LANGUAGE, SOURCE_LANGUAGE, SUPPORTED_LANGUAGES, _, catalog_path
-from bot.portal import account, activation, links, login, recovery, security
+from bot.portal import account, activation, links, login, phone, recovery, security
 from bot.portal.guards import CsrfRefused
 from bot.portal.pages import STATIC_DIR, Portal, make_environment, portal_of, render
 from bot.services.portal import database_is_reachable, record_csrf_refusal
@@ -74,6 +74,8 @@ def _routes() -> list[BaseRoute]:
         Route("/activation/renvoyer", activation.resend_link, methods=post),
         Route("/confirmer/{token}", links.confirmation_page, methods=get),
         Route("/confirmer/{token}", links.confirm, methods=post),
+        Route("/telephone/{token}", phone.phone_activation_form, methods=get),
+        Route("/telephone/{token}", phone.submit_phone_activation, methods=post),
         Route(login.LOGIN_PATH, login.login_page, methods=get),
         Route(login.LOGIN_PATH, login.check_login, methods=post),
         Route("/deconnexion", login.log_out, methods=post),

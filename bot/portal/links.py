@@ -31,16 +31,20 @@ _STATUS_CODES = {
 }
 
 
-def bad_link_page(request: Request, view: LinkView) -> Response:
-    """Why this link does not work, and what to do instead."""
+def bad_link_page(
+    request: Request, view: LinkView, *, ask_again: dict[str, str] | None = None
+) -> Response:
+    """Why this link does not work, and what to do instead (`ask_again`: where to get a new
+    one, when not from the portal)."""
     portal = portal_of(request)
     reset = view.purpose == PortalTokenPurpose.PASSWORD_RESET
     login = {"url": "/connexion", "text": _("Log in")}
-    ask_again = (
-        {"url": "/mot-de-passe-oublie", "text": _("Ask for a new link")}
-        if reset
-        else {"url": "/connexion", "text": _("Log in to get a new link")}
-    )
+    if ask_again is None:
+        ask_again = (
+            {"url": "/mot-de-passe-oublie", "text": _("Ask for a new link")}
+            if reset
+            else {"url": "/connexion", "text": _("Log in to get a new link")}
+        )
     if view.status == LinkStatus.USED:
         heading = _("This link was already used")
         if view.state == AccountState.ACTIVATED and not reset:

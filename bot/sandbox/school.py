@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +15,14 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from bot.i18n import N_, _
-from bot.sandbox.onde_generator import DEMO_CITY, DEMO_SCHOOL_NAME, DEMO_UAI, demo_school
+from bot.sandbox.onde_generator import (
+    DEMO_CITY,
+    DEMO_SCHOOL_NAME,
+    DEMO_UAI,
+    SchoolExtraction,
+    demo_school,
+)
+from bot.services.accounts import normalise_phone
 from bot.services.errors import ServiceError
 from bot.services.roster import school_statistics
 from bot.services.schools import UnknownSchoolError, add_school, create_invitation
@@ -48,6 +58,46 @@ class DemoPerson:
 
 DIRECTOR = DemoPerson("Claire", "Martin", N_("{first_name} {last_name} (director)"))
 FAMILY = DemoPerson("Léa", "Dubois", N_("{first_name} {last_name} (family)"))
+
+
+@dataclass(frozen=True)
+class DemoPhone:
+    """The mobile number the family persona's Telegram account has: a demo-school guardian's."""
+
+    telegram_number: str
+    """As Telegram shares it: E.164 without the « + » (« 33612345678 »)."""
+    guardian: str
+    """Whose number it is in the school's file: « Sandrine PETIT »."""
+
+
+def demo_family_phone(extraction: SchoolExtraction | None = None) -> DemoPhone | None:
+    """The mobile of the first guardian of the demo school (else of `extraction`) who is alone
+    to have it, so that sharing it links one account without asking « which one are you? ».
+
+    Read from the school's Responsables file at each start: it follows the generator's data.
+    """
+    data = (extraction or demo_school()).guardians_csv
+    rows = list(csv.reader(io.StringIO(data.decode("cp1252")), delimiter=";"))
+    if not rows:
+        return None
+    header = rows[0]
+    try:
+        mobile, last, first = (
+            header.index(title)
+            for title in ("Téléphone portable", "Nom responsable", "Prénom responsable")
+        )
+    except ValueError:
+        return None
+    guardians = [
+        (normalise_phone(row[mobile]), row[first], row[last])
+        for row in rows[1:]
+        if len(row) > max(mobile, last, first)
+    ]
+    counts = Counter(number for number, _first, _last in guardians if number)
+    for number, first_name, last_name in guardians:
+        if number and counts[number] == 1:
+            return DemoPhone(number.removeprefix("+"), f"{first_name} {last_name.upper()}")
+    return None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from bot.context import EduConnectApplication
 from bot.db import make_engine, upgrade_schema
 from bot.i18n import _
 from bot.sandbox.botapi import BotApiServer, CallbackAnswer, CallbackRef, SandboxUser
-from bot.sandbox.school import DIRECTOR, FAMILY, ensure_demo_school
+from bot.sandbox.school import DIRECTOR, FAMILY, demo_family_phone, ensure_demo_school
 
 T = TypeVar("T")
 
@@ -46,6 +46,8 @@ class Persona:
     key: str
     label: str
     user: SandboxUser
+    phone_owner: str | None = None
+    """Whose number, in the school's data, the persona's Telegram account has (if any)."""
 
 
 class _HandledUpdates:
@@ -178,6 +180,9 @@ async def open_sandbox(settings: Settings, database: Path) -> AsyncIterator[Sand
                     language_code="fr",
                 ),
             )
+            # The family's Telegram account has the mobile of a demo-school guardian: the
+            # « Share my number » button then finds that guardian once the files are imported.
+            phone = await asyncio.to_thread(demo_family_phone)
             family = Persona(
                 "famille",
                 FAMILY.label,
@@ -186,7 +191,9 @@ async def open_sandbox(settings: Settings, database: Path) -> AsyncIterator[Sand
                     last_name=FAMILY.last_name,
                     user_id=FAMILY_USER_ID,
                     language_code="fr",
+                    phone_number=phone.telegram_number if phone else None,
                 ),
+                phone_owner=phone.guardian if phone else None,
             )
             bot_settings = settings.model_copy(
                 update={

@@ -23,7 +23,7 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from bot.i18n import N_, _, format_number, ngettext
-from bot.sandbox.botapi import Button, CallbackRef, ChatEvent, ChatMessage
+from bot.sandbox.botapi import Button, CallbackRef, ChatEvent, ChatMessage, ReplyButton
 from bot.sandbox.session import Persona, Sandbox
 
 # Styles for the entities Telegram derives from the bot's HTML.
@@ -113,6 +113,8 @@ class _Keyboard:
 
     message_id: int
     buttons: list[Button] = field(default_factory=list)
+    reply: list[ReplyButton] = field(default_factory=list)
+    """A reply keyboard's buttons, under the input field (then `buttons` is empty)."""
 
 
 class ChatView:
@@ -197,10 +199,12 @@ class ChatView:
         buttons = self._number_buttons(persona, message)
         if buttons is not None:
             parts.append(self._indent(buttons))
-        if message.reply_keyboard:
-            keys = "  ".join(f"[{label}]" for row in message.reply_keyboard for label in row)
-            keyboard = _("keyboard: {keys}").format(keys=keys)
-            parts.append(self._indent(Text(keyboard, style="dim")))
+        if message.reply_buttons:
+            parts.append(self._indent(self._number_reply_keys(persona, message)))
+        elif message.remove_keyboard:
+            keyboard = self._keyboards.get(persona.user.id)
+            if keyboard is not None and keyboard.reply:
+                del self._keyboards[persona.user.id]
         self._print(Text("\n").join(parts), wrapped=True)
 
     def _indent(self, text: Text, margin: int = 2, *, wrap: bool = True) -> Text:
@@ -232,6 +236,19 @@ class ChatView:
             rows.append(Text("   ").join(cells))
         return Text("\n").join(rows)
 
+    def _number_reply_keys(self, persona: Persona, message: ChatMessage) -> Text:
+        """A reply keyboard's buttons, numbered like inline ones (typed labels work too)."""
+        keys = [button for row in message.reply_buttons or () for button in row]
+        self._keyboards[persona.user.id] = _Keyboard(message.message_id, reply=keys)
+        cells: list[Text] = []
+        for number, button in enumerate(keys, start=1):
+            cell = Text.assemble((f"[{number}]", "bold cyan"), f" {button.text}")
+            if button.request_contact:
+                cell.append(" " + _("(shares your phone number)"), style="dim")
+            cells.append(cell)
+        title = Text(_("keyboard under the input field:"), style="dim")
+        return Text("\n").join([title, Text("   ").join(cells)])
+
     def _forget_keyboard(self, persona: Persona, message_id: int) -> None:
         keyboard = self._keyboards.get(persona.user.id)
         if keyboard is not None and keyboard.message_id == message_id:
@@ -259,6 +276,31 @@ class ChatView:
         """The numbered buttons a persona can press now (those of its latest keyboard)."""
         keyboard = self._keyboards.get((persona or self.active).user.id)
         return list(keyboard.buttons) if keyboard else []
+
+    def reply_keys(self, persona: Persona | None = None) -> list[ReplyButton]:
+        """The numbered reply keyboard buttons a persona can press now (if its latest keyboard
+        is a reply keyboard)."""
+        keyboard = self._keyboards.get((persona or self.active).user.id)
+        return list(keyboard.reply) if keyboard else []
+
+    async def tap(self, button: ReplyButton, persona: Persona | None = None) -> bool:
+        """Press a reply keyboard button: its label is sent, or for a contact button the
+        persona's own phone number, as Telegram would after asking the user to confirm."""
+        who = persona or self.active
+        if not button.request_contact:
+            return await self.say(button.text, who)
+        number = who.user.phone_number
+        if number is None:
+            self.note(_("{persona} has no phone number to share.").format(persona=who.label))
+            return True
+        shares = _("📱 shares their phone number: +{number}").format(number=number)
+        if who.phone_owner:
+            owner = _("(the number the school has for {guardian})")
+            shares = f"{shares} {owner.format(guardian=who.phone_owner)}"
+        self._print(Text.assemble((_speaker(who), "bold"), shares))
+        before = self._shown_before(who)
+        await who.user.tap(button.text)
+        return await self.settle(who, before)
 
     async def say(self, text: str, persona: Persona | None = None) -> bool:
         """Send `text` as the persona and show the bot's answer; False if none came."""
@@ -420,12 +462,18 @@ def _no_answer(view: ChatView, sandbox: Sandbox) -> None:
 
 
 async def _press_number(view: ChatView, number: int) -> None:
+    keys = view.reply_keys()
+    if keys and 1 <= number <= len(keys):
+        if not await view.tap(keys[number - 1]):
+            _no_answer(view, view.sandbox)
+        return
     buttons = view.buttons()
-    if not buttons:
+    if not buttons and not keys:
         view.note(_("No button to press: the bot's last message has none."), "yellow")
         return
-    if not 1 <= number <= len(buttons):
-        choose = _("Choose a button between 1 and {count}.").format(count=len(buttons))
+    if not 1 <= number <= len(buttons or keys):
+        count = len(buttons or keys)
+        choose = _("Choose a button between 1 and {count}.").format(count=count)
         view.note(choose, "yellow")
         return
     await view.press(buttons[number - 1])
@@ -446,6 +494,13 @@ async def _terminal_command(view: ChatView, line: str, *, samples: Path | None) 
     elif name in ("famille", "parent", "f"):
         view.active = sandbox.family
         view.note(_("You are {persona}.").format(persona=sandbox.family.label), "bold")
+        family = sandbox.family
+        if family.user.phone_number and family.phone_owner:
+            phone = _(
+                "Your Telegram account's number is +{number}, the one the demo school has for "
+                "{guardian} (its « Share my number » button sends it)."
+            )
+            view.note(phone.format(number=family.user.phone_number, guardian=family.phone_owner))
     elif name in ("envoyer-fichier", "envoyer", "upload", "fichier"):
         await _upload(view, argument)
     elif name in ("exemples", "exemple", "samples"):

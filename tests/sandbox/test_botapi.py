@@ -18,7 +18,9 @@ from telegram import (
     BotCommandScopeDefault,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    KeyboardButton,
     ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
     ReplyParameters,
     Update,
 )
@@ -106,12 +108,33 @@ def build_app(server: BotApiServer, *, rate_limiter: AIORateLimiter | None = Non
             "Choisissez", reply_markup=ReplyKeyboardMarkup([["Oui", "Non"]])
         )
 
+    async def ask_number(update: Update, context: Context) -> None:
+        assert update.effective_message is not None
+        button = KeyboardButton("📱 Partager mon numéro", request_contact=True)
+        await update.effective_message.reply_text(
+            "Votre numéro ?",
+            reply_markup=ReplyKeyboardMarkup(
+                [[button], ["Plus tard"]], one_time_keyboard=True, resize_keyboard=True
+            ),
+        )
+
+    async def contact(update: Update, context: Context) -> None:
+        message = update.effective_message
+        assert message is not None and message.contact is not None
+        card = message.contact
+        await message.reply_text(
+            f"{card.phone_number} {card.first_name} {card.user_id}",
+            reply_markup=ReplyKeyboardRemove(),
+        )
+
     async def echo(update: Update, context: Context) -> None:
         assert update.effective_message is not None and update.effective_message.text
         await update.effective_message.reply_text(f"Écho : {update.effective_message.text}")
 
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CommandHandler("clavier", keyboard))
+    app.add_handler(CommandHandler("numero", ask_number))
+    app.add_handler(MessageHandler(filters.CONTACT, contact))
     app.add_handler(CallbackQueryHandler(pressed))
     app.add_handler(MessageHandler(filters.Document.ALL, document))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, echo))
@@ -218,6 +241,48 @@ async def test_reply_keyboard_then_tap(running_bot: Application, user: SandboxUs
     assert user.reply_keyboard == (("Oui", "Non"),)
     await user.tap("Oui")
     assert (await user.next_message(timeout=5)).text == "Écho : Oui"
+
+
+async def test_contact_button_shares_own_number(
+    running_bot: Application, server: BotApiServer
+) -> None:
+    user = server.new_user("Claire", last_name="Martin", phone_number="33612345678")
+    await user.send_text("/numero")
+    await user.next_message(timeout=5)
+    assert user.reply_keyboard == (("📱 Partager mon numéro",), ("Plus tard",))
+    assert user.contact_button == "📱 Partager mon numéro"
+    assert user.reply_buttons is not None and user.reply_buttons[1][0].request_contact is False
+    shared = await user.tap("📱 Partager mon numéro")
+    assert shared.text is None
+    assert shared.to_api()["contact"] == {
+        "phone_number": "33612345678", "first_name": "Claire", "last_name": "Martin",
+        "user_id": user.id,
+    }  # fmt: skip
+    reply = await user.next_message(timeout=5)
+    assert reply.text == f"33612345678 Claire {user.id}"
+    assert reply.remove_keyboard
+    assert user.reply_keyboard is None and user.contact_button is None
+
+
+async def test_share_contact_of_someone_else_or_typed(
+    running_bot: Application, user: SandboxUser
+) -> None:
+    await user.share_contact("+33 6 12 34 56 78", user_id=424242, first_name="Marie")
+    assert (await user.next_message(timeout=5)).text == "+33 6 12 34 56 78 Marie 424242"
+    typed = await user.share_contact("0612345678", user_id=None)
+    assert typed.contact == {"phone_number": "0612345678", "first_name": "Claire"}
+    assert (await user.next_message(timeout=5)).text == "0612345678 Claire None"
+
+
+async def test_contact_button_needs_a_phone_number(
+    running_bot: Application, user: SandboxUser
+) -> None:
+    await user.send_text("/numero")
+    await user.next_message(timeout=5)
+    with pytest.raises(LookupError, match="phone_number"):
+        await user.tap("📱 Partager mon numéro")
+    await user.tap("Plus tard")
+    assert (await user.next_message(timeout=5)).text == "Écho : Plus tard"
 
 
 async def test_rate_limit_is_retried_by_aioratelimiter(
@@ -570,6 +635,11 @@ def test_threaded_api_with_blocking_user(threaded: ThreadedBotApi) -> None:
             claire.next_message(timeout=0.2)
         assert [m.from_bot for m in claire.history] == [False, True]
         assert threaded.calls("sendMessage")[0].params["chat_id"] == claire.id
+        shared = claire.share_contact("33612345678")
+        assert shared.contact == {
+            "phone_number": "33612345678", "first_name": "Claire", "user_id": claire.id
+        }  # fmt: skip
+        assert claire.contact_button is None
     finally:
         stop_bot()
     assert threaded.env()["TELEGRAM_BASE_URL"] == threaded.base_url

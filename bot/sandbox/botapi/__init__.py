@@ -13,6 +13,8 @@ from bot.sandbox.botapi.model import (
     CallbackRef,
     ChatEvent,
     ChatMessage,
+    OwnId,
+    ReplyButton,
     StoredFile,
 )
 from bot.sandbox.botapi.model import PendingCallback as _PendingCallback
@@ -30,6 +32,8 @@ __all__ = [
     "CallbackRef",
     "ChatEvent",
     "ChatMessage",
+    "OwnId",
+    "ReplyButton",
     "SandboxUser",
     "StoredFile",
     "ThreadedBotApi",

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.sandbox.botapi.errors import bad_request
-from bot.sandbox.botapi.model import Button
+from bot.sandbox.botapi.model import Button, ReplyButton
 
 MAX_CALLBACK_DATA_BYTES = 64
 
@@ -25,6 +25,7 @@ class Markup:
 
     inline: tuple[tuple[Button, ...], ...] = ()
     reply: tuple[tuple[str, ...], ...] | None = None
+    reply_buttons: tuple[tuple[ReplyButton, ...], ...] | None = None
     remove: bool = False
     force_reply: bool = False
 
@@ -70,6 +71,29 @@ def _parse_inline_button(button: Any) -> Button:
     )
 
 
+def _parse_reply_button(button: Any) -> ReplyButton:
+    if isinstance(button, str):
+        button = {"text": button}
+    if not isinstance(button, dict):
+        raise bad_request(
+            "can't parse keyboard button: KeyboardButton must be a String or an Object"
+        )
+    text = button.get("text")
+    if not isinstance(text, str) or not text:
+        raise bad_request("keyboard button text is empty")
+    for flag in ("request_contact", "request_location"):
+        if flag in button and not isinstance(button[flag], bool):
+            raise bad_request(
+                f'can\'t parse keyboard button: Field "{flag}" must be of type Boolean'
+            )
+    return ReplyButton(
+        text=text,
+        request_contact=bool(button.get("request_contact")),
+        request_location=bool(button.get("request_location")),
+        raw=dict(button),
+    )
+
+
 def parse_markup(value: Any) -> Markup | None:
     """Validate a decoded ``reply_markup`` as Telegram does; None when there is none."""
     if value is None:
@@ -89,13 +113,9 @@ def parse_markup(value: Any) -> Markup | None:
         rows = value["keyboard"]
         if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
             raise invalid
-        labels: list[tuple[str, ...]] = []
-        for row in rows:
-            texts = [b if isinstance(b, str) else b.get("text") for b in row]
-            if not all(isinstance(t, str) and t for t in texts):
-                raise bad_request("keyboard button text is empty")
-            labels.append(tuple(str(t) for t in texts))
-        return Markup(reply=tuple(labels))
+        buttons = tuple(tuple(_parse_reply_button(b) for b in row) for row in rows)
+        labels = tuple(tuple(b.text for b in row) for row in buttons)
+        return Markup(reply=labels, reply_buttons=buttons)
     if value.get("remove_keyboard"):
         return Markup(remove=True)
     if value.get("force_reply"):
@@ -110,6 +130,7 @@ def message_fields(markup: Markup | None) -> dict[str, Any]:
     return {
         "inline_keyboard": markup.inline,
         "reply_keyboard": markup.reply,
+        "reply_buttons": markup.reply_buttons,
         "remove_keyboard": markup.remove,
         "force_reply": markup.force_reply,
     }

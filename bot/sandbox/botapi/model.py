@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,22 @@ class Button:
         return self.callback_data if self.callback_data is not None else self.url
 
 
+class OwnId(enum.Enum):
+    """Default of ``share_contact(user_id=...)``: the sharing user's own id."""
+
+    OWN = "own"
+
+
+@dataclass(frozen=True)
+class ReplyButton:
+    """One reply keyboard button: its label, and whether it asks for the user's phone number."""
+
+    text: str
+    request_contact: bool = False
+    request_location: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
 @dataclass(frozen=True)
 class ChatMessage:
     """A message in a sandbox chat, as it stands at one moment (edits make new snapshots)."""
@@ -91,7 +108,11 @@ class ChatMessage:
     photo: StoredFile | None = None
     inline_keyboard: tuple[tuple[Button, ...], ...] = ()
     reply_keyboard: tuple[tuple[str, ...], ...] | None = None
+    reply_buttons: tuple[tuple[ReplyButton, ...], ...] | None = None
+    """The reply keyboard's buttons with their requests (``reply_keyboard`` holds the labels)."""
     remove_keyboard: bool = False
+    contact: Mapping[str, Any] | None = None
+    """A shared contact, as Telegram's Contact object (``phone_number``, ``first_name``…)."""
     force_reply: bool = False
     reply_to: ChatMessage | None = field(default=None, repr=False)
     edit_date: int | None = None
@@ -152,6 +173,8 @@ class ChatMessage:
             api["caption"] = self.caption
             if self.caption_entities:
                 api["caption_entities"] = [dict(e) for e in self.caption_entities]
+        if self.contact is not None:
+            api["contact"] = dict(self.contact)
         if self.inline_keyboard:
             api["reply_markup"] = {
                 "inline_keyboard": [[dict(b.raw) for b in row] for row in self.inline_keyboard]

@@ -117,15 +117,19 @@ class EmulatorState:
         language_code: str | None = "fr",
         user_id: int | None = None,
         started: bool = True,
+        phone_number: str | None = None,
     ) -> SandboxUser:
         """A new user with a private chat with the bot.
 
         ``started=False`` models someone who never opened the bot: the bot cannot write first.
+        ``phone_number`` is what the user's ``request_contact`` buttons share.
         """
         uid = user_id if user_id is not None else next(self._user_ids)
         if uid in self._users:
             raise ValueError(f"user {uid} already exists")
-        user = SandboxUser(self, uid, first_name, last_name, username, language_code, started)
+        user = SandboxUser(
+            self, uid, first_name, last_name, username, language_code, started, phone_number
+        )
         self._users[uid] = user
         return user
 

@@ -15,6 +15,8 @@ from bot.sandbox.botapi.model import (
     ChatEvent,
     ChatMessage,
     EventKind,
+    OwnId,
+    ReplyButton,
     StoredFile,
 )
 from bot.sandbox.botapi.server import BotApiServer
@@ -245,6 +247,17 @@ class ThreadedUser:
         """See :meth:`SandboxUser.tap`."""
         return self.api.run(self.user.tap(label), 10)
 
+    def share_contact(
+        self,
+        phone_number: str,
+        *,
+        user_id: int | OwnId | None = OwnId.OWN,
+        first_name: str | None = None,
+    ) -> ChatMessage:
+        """See :meth:`SandboxUser.share_contact`."""
+        coro = self.user.share_contact(phone_number, user_id=user_id, first_name=first_name)
+        return self.api.run(coro, 10)
+
     def send_document(
         self,
         data: bytes,
@@ -334,6 +347,16 @@ class ThreadedUser:
     def reply_keyboard(self) -> tuple[tuple[str, ...], ...] | None:
         """See :attr:`SandboxUser.reply_keyboard`."""
         return self.api.call(lambda: self.user.reply_keyboard)
+
+    @property
+    def reply_buttons(self) -> tuple[tuple[ReplyButton, ...], ...] | None:
+        """See :attr:`SandboxUser.reply_buttons`."""
+        return self.api.call(lambda: self.user.reply_buttons)
+
+    @property
+    def contact_button(self) -> str | None:
+        """See :attr:`SandboxUser.contact_button`."""
+        return self.api.call(lambda: self.user.contact_button)
 
     @property
     def chat_actions(self) -> list[str]:

@@ -16,7 +16,9 @@ from bot.sandbox.botapi.model import (
     ChatEvent,
     ChatMessage,
     EventKind,
+    OwnId,
     PendingCallback,
+    ReplyButton,
     StoredFile,
     now,
 )
@@ -55,6 +57,7 @@ class SandboxUser:
         username: str | None,
         language_code: str | None,
         started: bool,
+        phone_number: str | None = None,
     ) -> None:
         self.server = server
         self.id = user_id
@@ -63,6 +66,8 @@ class SandboxUser:
         self.username = username
         self.language_code = language_code
         self.started = started
+        self.phone_number = phone_number
+        """What a ``request_contact`` button shares, as Telegram sends it (``33612345678``)."""
         self.blocked = False
         self.chat_instance = str(secrets.randbits(62))
         self.chat_actions: list[str] = []
@@ -76,6 +81,7 @@ class SandboxUser:
         self._cursor_edited = 0
         self._mark = 0
         self._reply_keyboard: tuple[tuple[str, ...], ...] | None = None
+        self._reply_buttons: tuple[tuple[ReplyButton, ...], ...] | None = None
 
     # -- identity ------------------------------------------------------------------------
 
@@ -135,6 +141,20 @@ class SandboxUser:
         """The reply keyboard currently shown under the input field, if any."""
         return self._reply_keyboard
 
+    @property
+    def reply_buttons(self) -> tuple[tuple[ReplyButton, ...], ...] | None:
+        """The reply keyboard currently shown, with what each button requests."""
+        return self._reply_buttons
+
+    @property
+    def contact_button(self) -> str | None:
+        """The label of the shown reply keyboard's ``request_contact`` button, if any."""
+        for row in self._reply_buttons or ():
+            for button in row:
+                if button.request_contact:
+                    return button.text
+        return None
+
     def message(self, message_id: int) -> ChatMessage:
         """Latest state of one message of this chat."""
         try:
@@ -153,11 +173,44 @@ class SandboxUser:
         )
 
     async def tap(self, label: str) -> ChatMessage:
-        """Press a reply keyboard button, which sends its label as text."""
+        """Press a reply keyboard button, which sends its label as text.
+
+        A ``request_contact`` button shares the user's own contact instead (the user confirms the
+        dialog Telegram shows), with :attr:`phone_number`, which must then be set.
+        """
         keyboard = self._reply_keyboard or ()
         if not any(label in row for row in keyboard):
             raise LookupError(f"no reply keyboard button {label!r} (keyboard: {keyboard!r})")
+        if label == self.contact_button:
+            if self.phone_number is None:
+                raise LookupError(f"{self!r} has no phone_number to share")
+            return await self.share_contact(self.phone_number)
         return await self.send_text(label)
+
+    async def share_contact(
+        self,
+        phone_number: str,
+        *,
+        user_id: int | OwnId | None = OwnId.OWN,
+        first_name: str | None = None,
+    ) -> ChatMessage:
+        """Send a contact, as Telegram's Bot API delivers it in ``message.contact``.
+
+        By default it is the user's own contact (what a ``request_contact`` button sends), so
+        ``user_id`` is the sender's id; give another id for someone else's card, or None for a
+        number typed in as a new contact (Telegram then sends no ``user_id``).
+        """
+        own = user_id is OwnId.OWN
+        contact: dict[str, Any] = {
+            "phone_number": phone_number,
+            "first_name": first_name if first_name is not None else self.first_name,
+        }
+        if own and first_name is None and self.last_name:
+            contact["last_name"] = self.last_name
+        contact_id = self.id if isinstance(user_id, OwnId) else user_id
+        if contact_id is not None:
+            contact["user_id"] = contact_id
+        return self._user_message(contact=contact)
 
     async def send_document(
         self,
@@ -342,6 +395,7 @@ class SandboxUser:
         photo: StoredFile | None = None,
         caption: str | None = None,
         reply_to: ChatMessage | int | None = None,
+        contact: Mapping[str, Any] | None = None,
     ) -> ChatMessage:
         if self.blocked:
             raise RuntimeError("unblock the bot before writing to it")
@@ -359,6 +413,7 @@ class SandboxUser:
             caption_entities=tuple(detect_entities(caption)) if caption else (),
             document=document,
             photo=photo,
+            contact=contact,
             reply_to=self._resolve_reply(reply_to),
         )
         self._record("sent", message)
@@ -378,8 +433,12 @@ class SandboxUser:
         )
         if message.reply_keyboard is not None:
             self._reply_keyboard = message.reply_keyboard
+            self._reply_buttons = message.reply_buttons or tuple(
+                tuple(ReplyButton(text=label) for label in row) for row in message.reply_keyboard
+            )
         elif message.remove_keyboard:
             self._reply_keyboard = None
+            self._reply_buttons = None
         self._record("sent", message)
         return message
 

@@ -180,7 +180,12 @@ class SchoolBuilder:
 
     def _phone(self, mobile: bool) -> str:
         prefix = self.rng.choice(("06", "07")) if mobile else f"0{self.rng.randint(1, 5)}"
-        return prefix + f"{self.rng.randrange(10**8):08d}"
+        digits = f"{self.rng.randrange(10**8):08d}"
+        if prefix == "07" and digits[0] in "012":
+            # 070–072 are not allocated in France: move to 073–079 without drawing again, so
+            # the rest of the school stays what the seed made it.
+            digits = "3456789"[int(digits[0]) + int(digits[1]) % 3] + digits[1:]
+        return prefix + digits
 
     def _email(self, first_name: str, last_name: str) -> str:
         rng = self.rng

@@ -1,5 +1,6 @@
 """Guardian accounts: identifiers, provisional and chosen passwords (argon2id), the state
-machine every change goes through, and the single-use codes that link a family's chat.
+machine every change goes through, and linking a family's chat: by the single-use code on its
+letter, or by the mobile number it shares.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.services.accounts.family_links import (
     LinkRefusal,
     draw_link_codes,
     known_bot_username,
+    linked_guardians,
     record_link_codes,
     redeem_link_code,
     remember_bot_username,
@@ -33,6 +35,7 @@ from bot.services.accounts.identifiers import (
 )
 from bot.services.accounts.lifecycle import (
     begin_activation,
+    begin_phone_activation,
     change_password,
     confirm_activation,
     create_accounts,
@@ -48,11 +51,21 @@ from bot.services.accounts.passwords import (
     hash_chosen_password,
     verify_password,
 )
+from bot.services.accounts.phone_links import (
+    MAX_CONTACT_SHARES_PER_DAY,
+    PhoneCandidate,
+    PhoneLinkOutcome,
+    PhoneLinkResult,
+    choose_phone_guardian,
+    link_by_phone,
+)
+from bot.services.accounts.phone_numbers import normalise_phone
 from bot.services.accounts.refusals import RefusalReason, TransitionRefused
 from bot.services.accounts.validity import provisional_expiry
 
 __all__ = [
     "CHOSEN_HASHER",
+    "MAX_CONTACT_SHARES_PER_DAY",
     "PROVISIONAL_HASHER",
     "PROVISIONAL_LENGTH",
     "CredentialDraft",
@@ -62,12 +75,17 @@ __all__ = [
     "IssuedCredential",
     "LinkRefusal",
     "LinkedGuardian",
+    "PhoneCandidate",
+    "PhoneLinkOutcome",
+    "PhoneLinkResult",
     "RefusalReason",
     "TransitionRefused",
     "allocate_identifiers",
     "begin_activation",
+    "begin_phone_activation",
     "canonical_provisional_input",
     "change_password",
+    "choose_phone_guardian",
     "chosen_password_is_strong",
     "confirm_activation",
     "create_accounts",
@@ -78,8 +96,11 @@ __all__ = [
     "identifier_base",
     "issue_credentials",
     "known_bot_username",
+    "link_by_phone",
+    "linked_guardians",
     "mark_distributed",
     "normalise_email",
+    "normalise_phone",
     "notify_accounts",
     "plan_distribution",
     "provisional_expiry",

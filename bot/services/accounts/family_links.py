@@ -197,7 +197,7 @@ def redeem_link_code(
     assert account is not None and account.id is not None  # a foreign key
     if found.used_at is not None:
         if found.used_by_telegram_id == telegram_user_id:
-            return _linked(session, account, already_linked=True)
+            return linked_guardian(session, account, already_linked=True)
         raise _refusal(LinkRefusal.USED)
     if moment >= found.expires_at:
         newer = session.exec(
@@ -223,18 +223,9 @@ def redeem_link_code(
     )
     if claimed.rowcount != 1:
         raise _refusal(LinkRefusal.USED)
-    existing = session.exec(
-        select(FamilyChat).where(
-            col(FamilyChat.telegram_user_id) == telegram_user_id,
-            col(FamilyChat.guardian_id) == account.guardian_id,
-        )
-    ).first()
-    if existing is None:
-        session.add(
-            FamilyChat(
-                telegram_user_id=telegram_user_id, guardian_id=account.guardian_id, linked_at=moment
-            )
-        )
+    already_linked = attach_chat(
+        session, telegram_user_id=telegram_user_id, guardian_id=account.guardian_id, now=moment
+    )
     guardian = session.get(Guardian, account.guardian_id)
     assert guardian is not None
     record_event(
@@ -245,13 +236,32 @@ def redeem_link_code(
         account_id=account.id,
         link_code_id=found.id,
         telegram_user_id=telegram_user_id,
-        already_linked=existing is not None,
+        already_linked=already_linked,
     )
     session.flush()
-    return _linked(session, account, already_linked=existing is not None)
+    return linked_guardian(session, account, already_linked=already_linked)
 
 
-def _linked(session: Session, account: Account, *, already_linked: bool) -> LinkedGuardian:
+def attach_chat(
+    session: Session, *, telegram_user_id: int, guardian_id: int, now: datetime
+) -> bool:
+    """Link the Telegram user's chat to the guardian (however the family proved who it is);
+    returns whether it was linked already, in which case nothing is written."""
+    existing = session.exec(
+        select(FamilyChat.id).where(
+            col(FamilyChat.telegram_user_id) == telegram_user_id,
+            col(FamilyChat.guardian_id) == guardian_id,
+        )
+    ).first()
+    if existing is None:
+        session.add(
+            FamilyChat(telegram_user_id=telegram_user_id, guardian_id=guardian_id, linked_at=now)
+        )
+    return existing is not None
+
+
+def linked_guardian(session: Session, account: Account, *, already_linked: bool) -> LinkedGuardian:
+    """What the chat linked to `account`'s guardian may know of them."""
     guardian = session.get(Guardian, account.guardian_id)
     assert guardian is not None and account.id is not None and guardian.id is not None
     school = session.get(School, guardian.school_id)
@@ -287,7 +297,7 @@ def linked_guardians(session: Session, *, telegram_user_id: int) -> list[LinkedG
         .where(col(FamilyChat.telegram_user_id) == telegram_user_id)
         .order_by(col(FamilyChat.linked_at).desc(), col(FamilyChat.id).desc())
     ).all()
-    return [_linked(session, account, already_linked=True) for account in accounts]
+    return [linked_guardian(session, account, already_linked=True) for account in accounts]
 
 
 def linked_chat_ids(session: Session, *, guardian_ids: Iterable[int]) -> dict[int, list[int]]:

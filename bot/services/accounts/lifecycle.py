@@ -111,6 +111,68 @@ def begin_activation(
     if reason is not None:
         raise TransitionRefused(account_id, reason)
     assert address is not None
+    return _start_activation(
+        session, account, guardian, new_password, address, actor=actor, now=now
+    )
+
+
+def begin_phone_activation(
+    session: Session,
+    *,
+    account_id: int,
+    new_password: str,
+    email: str,
+    actor: str,
+    now: datetime | None = None,
+) -> Account:
+    """As `begin_activation`, for a family whose identity the mobile number it shared with the
+    bot proved instead of the provisional password: `not_notified`, `notified` (even with an
+    expired provisional password) or `activating` → `activating`.
+
+    Still refused when deactivated or already activated; the same password and address rules
+    apply. A `not_notified` account keeps no distribution date: no letter reached the family.
+    """
+    now = aware(now)
+    account, guardian = load_one(session, account_id)
+    reason: RefusalReason | None = None
+    address = normalise_email(email)
+    if account.deactivated_at is not None:
+        reason = RefusalReason.DEACTIVATED
+    elif account.state == AccountState.ACTIVATED:
+        reason = RefusalReason.ALREADY_ACTIVATED
+    elif not chosen_password_is_strong(new_password):
+        reason = RefusalReason.WEAK_PASSWORD
+    elif address is None:
+        reason = RefusalReason.INVALID_EMAIL
+    if reason is not None:
+        raise TransitionRefused(account_id, reason)
+    assert address is not None
+    return _start_activation(
+        session,
+        account,
+        guardian,
+        new_password,
+        address,
+        actor=actor,
+        now=now,
+        via="phone",
+        previous_state=AccountState(account.state).value,
+    )
+
+
+def _start_activation(
+    session: Session,
+    account: Account,
+    guardian: Guardian,
+    new_password: str,
+    address: str,
+    *,
+    actor: str,
+    now: datetime,
+    **details: object,
+) -> Account:
+    """The chosen password replaces any provisional one, the address goes to the guardian and
+    the account is `activating`; audited."""
     email_changed = address != guardian.email
     account.password_hash = hash_chosen_password(new_password)
     account.provisional_expires_at = None
@@ -126,6 +188,7 @@ def begin_activation(
         actor=actor,
         action="account.activation_started",
         email_changed=email_changed,
+        **details,
     )
     session.flush()
     return account

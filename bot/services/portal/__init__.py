@@ -2,7 +2,8 @@
 activation, « mon compte », forgotten password and identifier, and the e-mails they send.
 
 One module per flow, as `bot/portal/` has one per page: `login.py`, `activation.py`, `links.py`
-(the e-mailed single-use links), `account.py`, `recovery.py`, plus `throttling.py`, `mail.py`
+(the e-mailed single-use links), `phone.py` (the link the bot gives after a verified mobile
+number), `account.py`, `recovery.py`, plus `throttling.py`, `mail.py`
 and `operations.py`. State changes go through the account service (`bot.services.accounts`),
 which audits them; the portal adds its own refusals to the audit log. Every function takes
 `session=` and leaves committing to the caller.
@@ -22,6 +23,14 @@ from bot.services.portal.forms import FormResult, Problem, RequestResult, Reques
 from bot.services.portal.links import LinkStatus, LinkView, follow_confirmation_link, inspect_link
 from bot.services.portal.login import LoginStatus, log_in
 from bot.services.portal.operations import database_is_reachable, purge_stale, record_csrf_refusal
+from bot.services.portal.phone import (
+    PHONE_ACTIVATION_VALIDITY,
+    PhoneActivationLink,
+    PhoneActivationPage,
+    finish_phone_activation,
+    issue_phone_activation_link,
+    phone_activation_page,
+)
 from bot.services.portal.recovery import (
     request_password_reset,
     reset_password_with_link,
@@ -31,11 +40,14 @@ from bot.services.portal.sessions import PortalAccount, current_account
 from models import PortalTokenPurpose
 
 __all__ = [
+    "PHONE_ACTIVATION_VALIDITY",
     "ActivationForm",
     "FormResult",
     "LinkStatus",
     "LinkView",
     "LoginStatus",
+    "PhoneActivationLink",
+    "PhoneActivationPage",
     "PortalAccount",
     "PortalTokenPurpose",
     "Problem",
@@ -48,9 +60,12 @@ __all__ = [
     "current_account",
     "database_is_reachable",
     "finish_activation",
+    "finish_phone_activation",
     "follow_confirmation_link",
     "inspect_link",
+    "issue_phone_activation_link",
     "log_in",
+    "phone_activation_page",
     "purge_stale",
     "record_csrf_refusal",
     "request_email_change",

@@ -4,6 +4,7 @@ birth date), the confirmation link it sends, and sending that link again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -110,7 +111,9 @@ def _form_problems(
         new_password,
         confirmation,
         identifier=account.identifier,
-        provisional_hash=account.password_hash,
+        # Only a provisional password must not be chosen again (an `activating` account that
+        # comes back through a phone link holds a chosen one).
+        provisional_hash=account.password_hash if account.provisional_expires_at else None,
     )
     address = normalise_email(email)
     if not email.strip():
@@ -175,15 +178,56 @@ def finish_activation(
         return FormResult(refusal=RefusalReason.UNKNOWN_ACCOUNT)
     if (refusal := state_refusal(account, AccountState.NOTIFIED)) is not None:
         return FormResult(refusal=refusal)
+    return complete_activation(
+        session,
+        account,
+        begin=begin_activation,
+        fields=ActivationFields(new_password, confirmation, email, birth_date),
+        portal_url=portal_url,
+        mail_from=mail_from,
+        language=language,
+        now=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationFields:
+    """What the family typed in the activation form."""
+
+    new_password: str
+    confirmation: str
+    email: str
+    birth_date: str
+
+
+def complete_activation(
+    session: Session,
+    account: Account,
+    *,
+    begin: Callable[..., Account],
+    fields: ActivationFields,
+    portal_url: str,
+    mail_from: str,
+    language: str,
+    now: datetime,
+) -> FormResult:
+    """Check the activation form of `account` (locked, in a state the form is for), then
+    `begin` (`begin_activation`, or `begin_phone_activation` after a verified mobile number)
+    makes it `activating` and the confirmation link goes to the outbox."""
+    assert account.id is not None
     guardian = guardian_of(session, account)
     assert guardian.id is not None
-    key = f"account:{account_id}"
+    key = f"account:{account.id}"
     retry_at = locked_until(session=session, checks=[(BIRTH_DATE_PER_ACCOUNT, key)], now=now)
     if retry_at is not None:
         audit(session, "portal.activation_refused", account=account, reason="locked")
         return FormResult(locked_until=retry_at)
     problems, address, born = _form_problems(
-        account, new_password, confirmation, email=email, birth_date=birth_date
+        account,
+        fields.new_password,
+        fields.confirmation,
+        email=fields.email,
+        birth_date=fields.birth_date,
     )
     if problems:
         return FormResult(problems=problems)
@@ -192,10 +236,10 @@ def finish_activation(
     if wrong is not None:
         return wrong
     try:
-        account = begin_activation(
+        account = begin(
             session=session,
-            account_id=account_id,
-            new_password=new_password,
+            account_id=account.id,
+            new_password=fields.new_password,
             email=address,
             actor=PORTAL_ACTOR,
             now=now,

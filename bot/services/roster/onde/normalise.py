@@ -8,8 +8,10 @@ from functools import lru_cache
 
 from anyascii import anyascii
 
-# Re-exported for the reader: the accounts package owns the one way addresses are normalised.
+# Re-exported for the reader: the accounts package owns the one way addresses and telephone
+# numbers are normalised.
 from bot.services.accounts import normalise_email as normalise_email
+from bot.services.accounts import normalise_phone as normalise_phone
 
 _SPACES = re.compile(r"\s+")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")

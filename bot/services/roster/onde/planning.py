@@ -61,6 +61,7 @@ _GUARDIAN_SOURCES: dict[str, str | None] = {
     "phone_home": "phone_home",
     "phone_work": "phone_work",
     "phone_mobile": "phone_mobile",
+    "mobile_e164": "phone_mobile",  # computed by the reader, kept with the number it comes from
 }
 # Accounts whose e-mail address the family chose on the activation portal: a re-import keeps it.
 _FAMILY_EMAIL_STATES = frozenset({AccountState.ACTIVATING.value, AccountState.ACTIVATED.value})

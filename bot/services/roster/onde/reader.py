@@ -21,6 +21,7 @@ from bot.services.roster.onde.normalise import (
     clean,
     name_key,
     normalise_email,
+    normalise_phone,
     parse_civility,
     parse_date,
     parse_ine,
@@ -107,6 +108,7 @@ class GuardianRow:
     phone_home: str | None
     phone_work: str | None
     phone_mobile: str | None
+    mobile_e164: str | None  # `phone_mobile` in E.164; None when absent or not a valid number
     children: tuple[ChildRef, ...]
 
     @property
@@ -537,6 +539,7 @@ def _read_guardians(
         if not children:
             log.reject("missing_child", line, name=name)
             continue
+        mobile = _cell(fields, columns.get("phone_mobile"))
         extraction.rows.append(
             GuardianRow(
                 line=line,
@@ -551,7 +554,8 @@ def _read_guardians(
                 email=_email(_cell(fields, columns.get("email")), line, log),
                 phone_home=_cell(fields, columns.get("phone_home")),
                 phone_work=_cell(fields, columns.get("phone_work")),
-                phone_mobile=_cell(fields, columns.get("phone_mobile")),
+                phone_mobile=mobile,
+                mobile_e164=normalise_phone(mobile),
                 children=tuple(children),
             )
         )
