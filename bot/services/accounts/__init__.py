@@ -35,7 +35,6 @@ from bot.services.accounts.identifiers import (
 )
 from bot.services.accounts.lifecycle import (
     begin_activation,
-    begin_phone_activation,
     change_password,
     confirm_activation,
     create_accounts,
@@ -82,7 +81,6 @@ __all__ = [
     "TransitionRefused",
     "allocate_identifiers",
     "begin_activation",
-    "begin_phone_activation",
     "canonical_provisional_input",
     "change_password",
     "choose_phone_guardian",

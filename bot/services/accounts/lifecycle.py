@@ -81,6 +81,7 @@ def begin_activation(
     email: str,
     actor: str,
     now: datetime | None = None,
+    verified_by_phone: bool = False,
 ) -> Account:
     """The family chose a password and gave an e-mail: `notified` → `activating`.
 
@@ -89,75 +90,50 @@ def begin_activation(
     expired; the password must meet `chosen_password_is_strong`. The chosen password replaces
     the provisional one (stronger hash parameters) and the address goes to the guardian.
     The caller then sends the confirmation link.
+
+    `verified_by_phone`: the mobile number the family shared with the bot proved who it is,
+    instead of the letter's provisional password — a `not_notified` account, or an expired
+    provisional password, is then accepted (a `not_notified` account keeps no distribution
+    date: no letter reached the family).
     """
     now = aware(now)
     account, guardian = load_one(session, account_id)
-    reason: RefusalReason | None = None
     address = normalise_email(email)
-    if account.deactivated_at is not None:
-        reason = RefusalReason.DEACTIVATED
-    elif account.state == AccountState.NOT_NOTIFIED:
-        reason = RefusalReason.NOT_YET_NOTIFIED
-    elif account.state == AccountState.ACTIVATED:
-        reason = RefusalReason.ALREADY_ACTIVATED
-    elif account.password_hash is None:
-        reason = RefusalReason.NO_CREDENTIALS
-    elif provisional_expired(account, now):
-        reason = RefusalReason.PROVISIONAL_PASSWORD_EXPIRED
-    elif not chosen_password_is_strong(new_password):
-        reason = RefusalReason.WEAK_PASSWORD
-    elif address is None:
-        reason = RefusalReason.INVALID_EMAIL
+    reason = _activation_refusal(
+        account, new_password, address, now=now, letter_proof=not verified_by_phone
+    )
     if reason is not None:
         raise TransitionRefused(account_id, reason)
     assert address is not None
+    details: dict[str, object] = {}
+    if verified_by_phone:
+        details = {"via": "phone", "previous_state": AccountState(account.state).value}
     return _start_activation(
-        session, account, guardian, new_password, address, actor=actor, now=now
+        session, account, guardian, new_password, address, actor=actor, now=now, **details
     )
 
 
-def begin_phone_activation(
-    session: Session,
-    *,
-    account_id: int,
-    new_password: str,
-    email: str,
-    actor: str,
-    now: datetime | None = None,
-) -> Account:
-    """As `begin_activation`, for a family whose identity the mobile number it shared with the
-    bot proved instead of the provisional password: `not_notified`, `notified` (even with an
-    expired provisional password) or `activating` → `activating`.
-
-    Still refused when deactivated or already activated; the same password and address rules
-    apply. A `not_notified` account keeps no distribution date: no letter reached the family.
-    """
-    now = aware(now)
-    account, guardian = load_one(session, account_id)
-    reason: RefusalReason | None = None
-    address = normalise_email(email)
+def _activation_refusal(
+    account: Account, new_password: str, address: str | None, *, now: datetime, letter_proof: bool
+) -> RefusalReason | None:
+    """Why `account` may not start its activation, or None. `letter_proof`: the family proves
+    who it is with the letter's provisional password, which must exist and be valid."""
     if account.deactivated_at is not None:
-        reason = RefusalReason.DEACTIVATED
-    elif account.state == AccountState.ACTIVATED:
-        reason = RefusalReason.ALREADY_ACTIVATED
-    elif not chosen_password_is_strong(new_password):
-        reason = RefusalReason.WEAK_PASSWORD
-    elif address is None:
-        reason = RefusalReason.INVALID_EMAIL
-    if reason is not None:
-        raise TransitionRefused(account_id, reason)
-    assert address is not None
-    return _start_activation(
-        session,
-        account,
-        guardian,
-        new_password,
-        address,
-        actor=actor,
-        now=now,
-        via="phone",
-        previous_state=AccountState(account.state).value,
-    )
+        return RefusalReason.DEACTIVATED
+    if account.state == AccountState.ACTIVATED:
+        return RefusalReason.ALREADY_ACTIVATED
+    if letter_proof:
+        if account.state == AccountState.NOT_NOTIFIED:
+            return RefusalReason.NOT_YET_NOTIFIED
+        if account.password_hash is None:
+            return RefusalReason.NO_CREDENTIALS
+        if provisional_expired(account, now):
+            return RefusalReason.PROVISIONAL_PASSWORD_EXPIRED
+    if not chosen_password_is_strong(new_password):
+        return RefusalReason.WEAK_PASSWORD
+    if address is None:
+        return RefusalReason.INVALID_EMAIL
+    return None
 
 
 def _start_activation(

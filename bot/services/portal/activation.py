@@ -4,7 +4,6 @@ birth date), the confirmation link it sends, and sending that link again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -181,7 +180,6 @@ def finish_activation(
     return complete_activation(
         session,
         account,
-        begin=begin_activation,
         fields=ActivationFields(new_password, confirmation, email, birth_date),
         portal_url=portal_url,
         mail_from=mail_from,
@@ -204,16 +202,16 @@ def complete_activation(
     session: Session,
     account: Account,
     *,
-    begin: Callable[..., Account],
     fields: ActivationFields,
+    verified_by_phone: bool = False,
     portal_url: str,
     mail_from: str,
     language: str,
     now: datetime,
 ) -> FormResult:
     """Check the activation form of `account` (locked, in a state the form is for), then
-    `begin` (`begin_activation`, or `begin_phone_activation` after a verified mobile number)
-    makes it `activating` and the confirmation link goes to the outbox."""
+    `begin_activation` makes it `activating` (`verified_by_phone`: the family proved who it is
+    with its mobile number, not the letter) and the confirmation link goes to the outbox."""
     assert account.id is not None
     guardian = guardian_of(session, account)
     assert guardian.id is not None
@@ -236,13 +234,14 @@ def complete_activation(
     if wrong is not None:
         return wrong
     try:
-        account = begin(
-            session=session,
+        account = begin_activation(
+            session,
             account_id=account.id,
             new_password=fields.new_password,
             email=address,
             actor=PORTAL_ACTOR,
             now=now,
+            verified_by_phone=verified_by_phone,
         )
     except TransitionRefused as refused:
         if refused.reason == RefusalReason.WEAK_PASSWORD:

@@ -12,7 +12,6 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from bot.services.accounts import begin_phone_activation
 from bot.services.portal.activation import (
     ActivationFields,
     ActivationForm,
@@ -154,8 +153,8 @@ def finish_phone_activation(
     result = complete_activation(
         session,
         account,
-        begin=begin_phone_activation,
         fields=ActivationFields(new_password, confirmation, email, birth_date),
+        verified_by_phone=True,
         portal_url=portal_url,
         mail_from=mail_from,
         language=language,
