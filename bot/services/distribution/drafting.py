@@ -31,7 +31,6 @@ from bot.services.accounts import (
 )
 from bot.services.distribution.confirming import (
     Confirmation,
-    Replanned,
     confirmed_accounts,
     replan,
 )
@@ -312,18 +311,27 @@ def draft_distribution(
     *,
     school_id: int,
     purpose: Purpose,
+    confirmation: Confirmation,
     reset: bool,
-    replanned: Replanned,
     actor: str,
     bot_username: str | None,
     portal_url: str,
     mail_from: str | None,
     now: datetime,
-    preview: DistributionPreview | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> DistributionDraft:
-    """Draw and hash the credentials of a plan, draw the link codes, build the letters, then
-    compose the e-mails and render the PDF of the printed ones — reading only."""
+    """Plan the confirmed accounts again (`StalePlanError` if one changed since the preview),
+    draw and hash their credentials, draw the link codes, build the letters, then compose the
+    e-mails and render the PDF of the printed ones — reading only."""
+    replanned = replan(
+        session,
+        school_id,
+        confirmed_accounts(confirmation, purpose),
+        purpose=purpose,
+        reset=reset,
+        now=now,
+    )
+    preview = confirmation if isinstance(confirmation, DistributionPreview) else None
     school = _school(session, school_id)
     credentials = _draft_credentials(session, replanned.items, now=now)
     issued = list(credentials.credentials)
@@ -424,26 +432,17 @@ def draft_paper_letters(
         confirmation: Confirmation = preview
     else:
         confirmation = preview_or_account_ids
-    replanned = replan(
-        session,
-        school_id,
-        confirmed_accounts(confirmation, Purpose.PAPER),
-        purpose=Purpose.PAPER,
-        reset=reset,
-        now=moment,
-    )
     return draft_distribution(
         session,
         school_id=school_id,
         purpose=Purpose.PAPER,
+        confirmation=confirmation,
         reset=reset,
-        replanned=replanned,
         actor=actor,
         bot_username=bot_username,
         portal_url=portal_url,
         mail_from=None,
         now=moment,
-        preview=confirmation if isinstance(confirmation, DistributionPreview) else None,
         progress=progress,
     )
 
@@ -466,26 +465,15 @@ def draft_reminders(
     written or locked. CPU-bound when there are letters: run it off the event loop. Then hand
     the PDF over (`draft.paper`, if any) and `record_reminders`. Raises like
     `start_email_distribution`."""
-    moment = now or utcnow()
-    replanned = replan(
-        session,
-        school_id,
-        confirmed_accounts(preview_or_account_ids, Purpose.REMINDER),
-        purpose=Purpose.REMINDER,
-        reset=reset,
-        now=moment,
-    )
-    preview = preview_or_account_ids
     return draft_distribution(
         session,
         school_id=school_id,
         purpose=Purpose.REMINDER,
+        confirmation=preview_or_account_ids,
         reset=reset,
-        replanned=replanned,
         actor=actor,
         bot_username=bot_username,
         portal_url=portal_url,
         mail_from=mail_from,
-        now=moment,
-        preview=preview if isinstance(preview, DistributionPreview) else None,
+        now=now or utcnow(),
     )

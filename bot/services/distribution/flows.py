@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot.services.distribution.confirming import Confirmation, confirmed_accounts, replan
+from bot.services.distribution.confirming import Confirmation
 from bot.services.distribution.drafting import (
     PaperLetters,
     draft_distribution,
@@ -49,26 +49,17 @@ def start_email_distribution(
     picked by hand. Raises `StalePlanError` if an account changed since the preview (plan
     again), `NothingToDistributeError` if nobody is left.
     """
-    moment = now or utcnow()
-    replanned = replan(
-        session,
-        school_id,
-        confirmed_accounts(preview_or_account_ids, Purpose.EMAIL),
-        purpose=Purpose.EMAIL,
-        reset=reset,
-        now=moment,
-    )
     draft = draft_distribution(
         session,
         school_id=school_id,
         purpose=Purpose.EMAIL,
+        confirmation=preview_or_account_ids,
         reset=reset,
-        replanned=replanned,
         actor=actor,
         bot_username=bot_username,
         portal_url=portal_url,
         mail_from=mail_from,
-        now=moment,
+        now=now or utcnow(),
     )
     record_draft(session, draft)
     assert draft.batch_id is not None
