@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 
 from bot.db import make_engine, session_scope, upgrade_schema
 from bot.sandbox.botapi import ChatEvent, ChatMessage, ThreadedBotApi, ThreadedUser
+from tests.mailtools import SmtpTestServer, free_port
 
 UAI = "0590001A"
 SCHOOL_NAME = "École de démonstration Jules Ferry"
@@ -406,3 +407,32 @@ def director(bot: BotProcess, bot_api: ThreadedBotApi, school: SeededSchool) -> 
 def family(bot_api: ThreadedBotApi) -> ThreadedUser:
     """A Telegram user who directs nothing."""
     return bot_api.new_user("Léa", last_name="Dubois")
+
+
+def smtp_env(server: SmtpTestServer) -> dict[str, str]:
+    """The bot's settings for mailing through `server`."""
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(server.port),
+        "SMTP_SECURITY": "none",
+        "MAIL_FROM": "École Jules Ferry <no-reply@ecole-test.fr>",
+    }
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpTestServer]:
+    """A local SMTP server that keeps what it accepts."""
+    with SmtpTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+def portal_bot(make_bot: Callable[..., BotProcess], smtp: SmtpTestServer) -> BotProcess:
+    """The bot, mailing through the test's SMTP server, its portal on a free local port."""
+    port = free_port()
+    process = make_bot(
+        env=smtp_env(smtp)
+        | {"PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_URL": f"http://127.0.0.1:{port}"}
+    )
+    process.start()
+    return process

@@ -1,15 +1,17 @@
 """Steps the end-to-end tests share: a director joins, imports the sample school and presses
-buttons; the bot's SMTP settings for a local test server."""
+buttons; the confirmation link a test SMTP server received."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bot.sandbox.botapi import ChatMessage, ThreadedBotApi, ThreadedUser
 from bot.services.roster.onde.importer import import_roster
 from tests.e2e.conftest import REPLY_TIMEOUT, BotProcess, SeededSchool
-from tests.mailtools import SmtpTestServer
+from tests.mailtools import SmtpTestServer, plain_text
 
 
 def buttons(message: ChatMessage) -> list[str]:
@@ -32,13 +34,20 @@ def import_samples(bot: BotProcess, school: SeededSchool, folder: Path) -> None:
     bot.service(import_roster, school_id=school.id, files=files, actor="e2e")
 
 
-def smtp_env(server: SmtpTestServer) -> dict[str, str]:
-    return {
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(server.port),
-        "SMTP_SECURITY": "none",
-        "MAIL_FROM": "École Jules Ferry <no-reply@ecole-test.fr>",
-    }
+CONFIRMATION_LINK = re.compile(r"https?://\S+/confirmer/[A-Za-z0-9_-]+")
+
+
+def confirmation_link(smtp: SmtpTestServer, address: str, timeout: float = 30.0) -> str:
+    """The link of the first e-mail the SMTP server accepted for `address`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for message in smtp.messages:
+            if address in message.rcpt_tos:
+                match = CONFIRMATION_LINK.search(plain_text(message.parsed()))
+                assert match, plain_text(message.parsed())
+                return match[0]
+        assert time.monotonic() < deadline, f"no e-mail reached {address}"
+        time.sleep(0.1)
 
 
 def become_director(bot_api: ThreadedBotApi, school: SeededSchool) -> ThreadedUser:

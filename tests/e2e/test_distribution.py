@@ -11,7 +11,7 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -29,13 +29,12 @@ from bot.services.roster.onde.importer import import_roster
 from handlers.distribution import state
 from models import Account, AccountState, DistributionChannel, Guardian, ScheduledDeletion, utcnow
 from tests.conftest import SAMPLES
-from tests.e2e.conftest import REPLY_TIMEOUT, BotProcess, SeededSchool, text_of
+from tests.e2e.conftest import REPLY_TIMEOUT, BotProcess, SeededSchool, smtp_env, text_of
 from tests.e2e.steps import (
     become_director,
     import_samples,
     offering,
     press,
-    smtp_env,
 )
 from tests.mailtools import ReceivedMessage, SmtpTestServer, plain_text
 
@@ -147,12 +146,6 @@ def check_credentials_mail(message: ReceivedMessage, accounts: list[Account]) ->
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpTestServer]:
-    with SmtpTestServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ its password, and activates the account with the confirmation e-mail's link."""
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,32 +16,14 @@ from bot.sandbox.onde_generator import demo_school
 from bot.sandbox.school import demo_family_phone
 from models import Account, AccountState, Guardian, Pupil, PupilGuardian
 from tests.e2e.conftest import REPLY_TIMEOUT, BotProcess, SeededSchool
-from tests.e2e.steps import import_samples, smtp_env
-from tests.mailtools import SmtpTestServer, free_port, plain_text
+from tests.e2e.steps import confirmation_link, import_samples
+from tests.mailtools import SmtpTestServer
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 EMAIL = "famille.petit@example.org"
 PASSWORD = "Cartable-Bleu-2026!"
 CSRF = re.compile(r'name="csrf_token"\s+value="([^"]+)"')
-CONFIRMATION_LINK = re.compile(r"https?://\S+/confirmer/[A-Za-z0-9_-]+")
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpTestServer]:
-    with SmtpTestServer() as server:
-        yield server
-
-
-@pytest.fixture
-def portal_bot(make_bot: Callable[..., BotProcess], smtp: SmtpTestServer) -> BotProcess:
-    port = free_port()
-    process = make_bot(
-        env=smtp_env(smtp)
-        | {"PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_URL": f"http://127.0.0.1:{port}"}
-    )
-    process.start()
-    return process
 
 
 def _account(session: Session, *, mobile_e164: str) -> tuple[int, str, list[str]]:
@@ -58,18 +38,6 @@ def _account(session: Session, *, mobile_e164: str) -> tuple[int, str, list[str]
     dates = [c.birth_date.strftime("%d/%m/%Y") for c in children if c.birth_date]
     assert account.id is not None
     return account.id, account.state, dates
-
-
-def _confirmation_link(smtp: SmtpTestServer, address: str, timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        for message in smtp.messages:
-            if address in message.rcpt_tos:
-                match = CONFIRMATION_LINK.search(plain_text(message.parsed()))
-                assert match, plain_text(message.parsed())
-                return match[0]
-        assert time.monotonic() < deadline, f"no e-mail reached {address}"
-        time.sleep(0.1)
 
 
 def test_shared_number_activates_the_account_without_the_letter(
@@ -115,7 +83,7 @@ def test_shared_number_activates_the_account_without_the_letter(
         assert portal_bot.service(_account, mobile_e164=f"+{phone.telegram_number}")[1] == (
             AccountState.ACTIVATING
         )
-        link = _confirmation_link(smtp, EMAIL)
+        link = confirmation_link(smtp, EMAIL)
         page = browser.get(link)  # a page whose button confirms (mail scanners only GET)
         confirm_csrf = CSRF.search(page.text)
         assert confirm_csrf, page.text

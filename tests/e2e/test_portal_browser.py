@@ -11,8 +11,7 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,12 +29,12 @@ from tests.conftest import SAMPLES
 from tests.e2e.conftest import REPLY_TIMEOUT, BotProcess, ask, text_of
 from tests.e2e.steps import (
     become_director,
+    confirmation_link,
     import_samples,
     offering,
     press,
-    smtp_env,
 )
-from tests.mailtools import SmtpTestServer, free_port, plain_text
+from tests.mailtools import SmtpTestServer
 
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None:
@@ -58,7 +57,6 @@ DOCUMENT_PASSWORD = "Tableau-Noir-1882"
 NEW_PASSWORD = "Cartable-Rouge-2027"
 FAMILY_EMAIL = "parent.activation@exemple.fr"
 PROVISIONAL = re.compile(rf"\b[{PROVISIONAL_ALPHABET}]{{8}}\b")
-CONFIRMATION_LINK = re.compile(r"https?://\S+/confirmer/[A-Za-z0-9_-]+")
 # A closed network, no GPU, run as root in CI: Chromium must not try to phone home or sandbox.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -86,24 +84,6 @@ def phone() -> Iterator[Page]:
         yield context.new_page()
         context.close()
         browser.close()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpTestServer]:
-    with SmtpTestServer() as server:
-        yield server
-
-
-@pytest.fixture
-def portal_bot(make_bot: Callable[..., BotProcess], smtp: SmtpTestServer) -> BotProcess:
-    """The bot, mailing through the test's SMTP server, its portal on a free local port."""
-    port = free_port()
-    process = make_bot(
-        env=smtp_env(smtp)
-        | {"PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_URL": f"http://127.0.0.1:{port}"}
-    )
-    process.start()
-    return process
 
 
 # --- the letter, the mail, the database, the director's status ----------------------------------
@@ -150,19 +130,6 @@ def birth_dates_of_children(bot: BotProcess, guardian_id: int) -> list[str]:
             .where(PupilGuardian.guardian_id == guardian_id)
         ).all()
     return [child.birth_date.strftime("%d/%m/%Y") for child in children if child.birth_date]
-
-
-def confirmation_link(smtp: SmtpTestServer, address: str, timeout: float = 30.0) -> str:
-    """The link of the first e-mail the SMTP server accepted for `address`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for message in smtp.messages:
-            if address in message.rcpt_tos:
-                match = CONFIRMATION_LINK.search(plain_text(message.parsed()))
-                assert match, plain_text(message.parsed())
-                return match[0]
-        assert time.monotonic() < deadline, f"no e-mail reached {address}"
-        time.sleep(0.1)
 
 
 def lights(status: str) -> dict[str, int]:
