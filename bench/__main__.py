@@ -1,4 +1,4 @@
-"""`python -m bench [import|bot|letters|mail|portal|phone|generate] [options]`: all, or one.
+"""`python -m bench [import|bot|letters|mail|portal|phone|helpdesk|generate] [options]`: all or one.
 
 python -m bench [--quick] [--no-write]   # every benchmark, refreshing bench/RESULTS.md
 python -m bench import --help            # the ONDE import (issue « Foundation »)
@@ -7,6 +7,7 @@ python -m bench letters --help           # PDF letters (issue « Credential dist
 python -m bench mail --help              # e-mails through the outbox (same issue)
 python -m bench portal --help            # logins and activations (issue « Activation portal »)
 python -m bench phone --help             # a guardian found by phone number (issue « Families »)
+python -m bench helpdesk --help          # help requests under load (same issue)
 python -m bench generate --out DIR [--schools 80 --pupils 250 --seed 2026]
 """
 
@@ -71,11 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         from bench import phone_bench
 
         return phone_bench.main(args)
+    if command == "helpdesk":
+        from bench import helpdesk_bench
+
+        return helpdesk_bench.main(args)
     if command == "generate":
         return _generate(args)
     if command == "all":
         from bench import (
             bot_load,
+            helpdesk_bench,
             import_bench,
             letters_bench,
             mail_bench,
@@ -83,7 +89,15 @@ def main(argv: list[str] | None = None) -> int:
             portal_bench,
         )
 
-        modules = (import_bench, bot_load, letters_bench, mail_bench, portal_bench, phone_bench)
+        modules = (
+            import_bench,
+            bot_load,
+            letters_bench,
+            mail_bench,
+            portal_bench,
+            phone_bench,
+            helpdesk_bench,
+        )
         codes = [module.main(args) for module in modules]
         return max(codes)
     print(f"unknown benchmark {command!r}\n{__doc__}", file=sys.stderr)

@@ -121,19 +121,23 @@ class Phase:
         )
 
     def percentile(self, q: float, command: str | None = None) -> float | None:
-        values = self.latencies(command)
-        if not values:
-            return None
-        if len(values) == 1:
-            return values[0]
-        return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+        return percentile(self.latencies(command), q)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (1–99) of `values`, sorted or not; None when there are none."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
 def _word(command: str) -> str:
     return command.split()[0]
 
 
-def _account(phase: Phase, calls: Sequence[Any], user_ids: set[int]) -> None:
+def account_replies(phase: Phase, calls: Sequence[Any], user_ids: set[int]) -> None:
     """Give each update the sendMessage calls that answered it (per chat, in order), and
     count replies lost (fewer messages than expected) or duplicated (more)."""
     by_chat: dict[int, list[float]] = defaultdict(list)
@@ -250,7 +254,7 @@ async def _drive(
 # --- The bot process ------------------------------------------------------------------------
 
 
-def _child_env(api: Any, **extra: str) -> dict[str, str]:
+def child_env(api: Any, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
     env.update(PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **api.env(), **extra)
     return env
@@ -457,7 +461,7 @@ def _measure_bot(
     expected: dict[tuple[str, str], int] = {}
     try:
         if codes is not None:
-            onboarding = _onboard(api, directors, codes, expected, user_ids)
+            onboarding = onboard(api, directors, codes, expected, user_ids)
             phases.append(onboarding)
             _progress(name, onboarding)
             if seeded is not None:
@@ -488,7 +492,7 @@ def _make_users(api: Any, load: Load) -> tuple[list[Any], list[Any]]:
     return directors, families
 
 
-def _onboard(
+def onboard(
     api: Any,
     directors: list[Any],
     codes: list[str],
@@ -520,7 +524,7 @@ def _onboard(
     since = len(server.calls)
     onboarding = api.run(onboard(), timeout=300)
     api.run(asyncio.sleep(QUIET))
-    _account(onboarding, api.call(lambda start=since: server.calls[start:]), user_ids)
+    account_replies(onboarding, api.call(lambda start=since: server.calls[start:]), user_ids)
     return onboarding
 
 
@@ -578,7 +582,7 @@ def _load_phases(
         phase = api.run(_drive(who, expected, seed=load.seed, name=label, **options), timeout=600)
         api.run(asyncio.sleep(QUIET))
         bot.sample_memory()
-        _account(phase, api.call(lambda start=since: server.calls[start:]), user_ids)
+        account_replies(phase, api.call(lambda start=since: server.calls[start:]), user_ids)
         yield phase
 
 
@@ -586,13 +590,13 @@ def _progress(name: str, phase: Phase) -> None:
     p50, p95 = phase.percentile(50), phase.percentile(95)
     print(
         f"  {name:<9} {phase.name:<27} {len(phase.sent):>5} updates {phase.rate:7.1f}/s  "
-        f"p50 {_ms(p50)}  p95 {_ms(p95)}  lost {phase.lost}  duplicated {phase.duplicated}",
+        f"p50 {ms(p50)}  p95 {ms(p95)}  lost {phase.lost}  duplicated {phase.duplicated}",
         file=sys.stderr,
         flush=True,
     )
 
 
-def _ms(value: float | None) -> str:
+def ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f} ms"
 
 
@@ -616,7 +620,7 @@ def _run_bots(load: Load, workdir: Path) -> tuple[list[BotResult], Seeded]:
     results: list[BotResult] = []
     try:
         with ThreadedBotApi(bot_username="educonnect_bench_bot") as api:
-            echo_env = _child_env(api)
+            echo_env = child_env(api)
             echo = BotUnderTest(
                 api, workdir, [sys.executable, "-m", "bench.bot_load", "--echo-bot"], echo_env
             )
@@ -625,7 +629,7 @@ def _run_bots(load: Load, workdir: Path) -> tuple[list[BotResult], Seeded]:
 
         with ThreadedBotApi(bot_username="educonnect_bench_bot") as api:
             data_dir = workdir / "data"
-            env = _child_env(
+            env = child_env(
                 api,
                 DATA_DIR=str(data_dir),
                 DATABASE_URL=f"sqlite:///{data_dir / 'educonnect.db'}",
@@ -667,10 +671,10 @@ def _print_table(results: list[BotResult]) -> None:
                 phase.name,
                 str(len(phase.sent)),
                 f"{phase.rate:.1f}",
-                _ms(phase.percentile(50)),
-                _ms(phase.percentile(95)),
-                _ms(phase.percentile(50, "/etat")),
-                _ms(phase.percentile(95, "/etat")),
+                ms(phase.percentile(50)),
+                ms(phase.percentile(95)),
+                ms(phase.percentile(50, "/etat")),
+                ms(phase.percentile(95, "/etat")),
                 str(phase.lost),
                 str(phase.duplicated),
                 f"{result.peak_mb:.0f} MB" if result.peak_mb else "—",
@@ -699,9 +703,9 @@ def _headline(results: list[BotResult], load: Load) -> str:
     duplicated = sum(p.duplicated for r in results for p in r.phases)
     return (
         f"**Headline: {load.directors + load.families} users at {paced.rate:.1f} updates/s "
-        f"(paced): `/etat` p95 {_ms(etat95)} against < {TARGET_P95_MS:.0f} ms "
-        f"({'✅ met' if met else '❌ missed'}), all commands p50 {_ms(paced.percentile(50))} / "
-        f"p95 {_ms(paced.percentile(95))}; {lost} lost and {duplicated} duplicated replies in "
+        f"(paced): `/etat` p95 {ms(etat95)} against < {TARGET_P95_MS:.0f} ms "
+        f"({'✅ met' if met else '❌ missed'}), all commands p50 {ms(paced.percentile(50))} / "
+        f"p95 {ms(paced.percentile(95))}; {lost} lost and {duplicated} duplicated replies in "
         f"the whole run; bot peak RSS {_mb(ours.peak_mb)}. Throughput at saturation "
         f"{saturation.rate:.1f} updates/s"
         + (f" (echo bot: {echo.rate:.1f}/s)" if echo else "")
@@ -742,9 +746,9 @@ def _markdown(results: list[BotResult], machine: Machine, load: Load, seeded: Se
                 verdict = " ✅" if etat95 < TARGET_P95_MS else " ❌"
             lines.append(
                 f"| {result.name} | {phase.name} | {len(phase.sent)} | {phase.rate:.1f} | "
-                f"{_ms(phase.percentile(50))} | {_ms(phase.percentile(95))} | "
-                f"{len(phase.latencies('/etat'))} | {_ms(phase.percentile(50, '/etat'))} | "
-                f"**{_ms(etat95)}**{verdict} | {phase.lost} | {phase.duplicated} |"
+                f"{ms(phase.percentile(50))} | {ms(phase.percentile(95))} | "
+                f"{len(phase.latencies('/etat'))} | {ms(phase.percentile(50, '/etat'))} | "
+                f"**{ms(etat95)}**{verdict} | {phase.lost} | {phase.duplicated} |"
             )
     lines += [
         "",

@@ -1,7 +1,9 @@
 """Telegram handlers: parse the update, call a service, render the reply. Nothing else.
 
-Each feature module exposes `HANDLERS` (a list of PTB handlers); `register` adds them in the
-order below, which matters: conversations first, so their steps win over plain commands.
+Each feature module exposes `HANDLERS` (a list of PTB handlers), or `build_handlers()` when it
+has conversations (a conversation handler keeps per-application state, so each application
+gets new ones); `register` adds them in the order below, which matters: conversations first,
+so their steps win over plain commands.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from handlers import (
     distribution,
     export,
     family_phone,
+    guardian_card_actions,
     guardians,
     roster,
     school,
@@ -29,6 +32,7 @@ from handlers import (
     status,
 )
 from handlers import help as help_
+from handlers.helpdesk import feature as helpdesk
 from handlers.menus import install as install_menus
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,9 @@ _FEATURES = [
     family_phone,
     roster,
     distribution,
+    # After distribution: a document password being typed must never be read as an address.
+    guardian_card_actions,
+    helpdesk,
     school,
     classes,
     guardians,
@@ -52,7 +59,10 @@ _FEATURES = [
 def register(application: Application) -> None:
     """Add every feature's handlers to `application`."""
     for module in _FEATURES:
-        handlers: list[BaseHandler] = getattr(module, "HANDLERS", [])
+        build = getattr(module, "build_handlers", None)
+        handlers: list[BaseHandler] = (
+            build() if callable(build) else getattr(module, "HANDLERS", [])
+        )
         for handler in handlers:
             application.add_handler(handler)
         # Background work that must outlive a restart (PTB does not persist jobs): each

@@ -11,11 +11,12 @@ from telegram import User
 from bot.context import BotContext
 from bot.i18n import _, current_language, format_date, negotiate_language
 from bot.services.accounts import LinkedGuardian
+from bot.services.family import FamilyAccount
 from bot.services.roster import STATE_LIGHTS, state_label
 from models import AccountState
 
 
-def family_language(context: BotContext, user: User, linked: LinkedGuardian) -> str:
+def family_language(context: BotContext, user: User, linked: LinkedGuardian | FamilyAccount) -> str:
     """The language to answer a linked family in: the user's own choice or Telegram's language
     first, else the one the school knows."""
     chosen = (context.user_data or {}).get("language") or user.language_code
@@ -23,7 +24,7 @@ def family_language(context: BotContext, user: User, linked: LinkedGuardian) -> 
     return negotiate_language(language)
 
 
-def family_next_step(linked: LinkedGuardian, portal_url: str, tz: ZoneInfo) -> str:
+def family_next_step(linked: LinkedGuardian | FamilyAccount, portal_url: str, tz: ZoneInfo) -> str:
     """What the family does next with the letter's identifier and provisional password."""
     portal = html.escape(portal_url)
     if linked.state == AccountState.ACTIVATED:

@@ -31,9 +31,10 @@ from bot.services.accounts import (
     choose_phone_guardian,
     link_by_phone,
 )
+from bot.services.helpdesk import HelpTopic
 from bot.services.portal import PhoneActivationLink, issue_phone_activation_link
 from handlers.family import family_language, family_linked
-from handlers.keyboards import button_text
+from handlers.keyboards import button_text, help_request_button
 
 # Callback data of the « which one are you? » buttons: the guardian's id.
 _CHOICE_PREFIX = "tel:"
@@ -55,9 +56,8 @@ def phone_offer() -> tuple[str, ReplyKeyboardMarkup]:
 def unknown_number() -> str:
     """The answer to a number no guardian has, and to a contact that is not the sender's own."""
     return _(
-        "I could not find this number among those your school gave me. Please ask the school "
-        "to check it, or use the code printed on the letter it gave you: scan its QR code, or "
-        "type /start followed by the code."
+        "I could not find this number among those your school gave me. If you have a letter "
+        "from the school, scan its QR code or type /start followed by its code."
     )
 
 
@@ -146,12 +146,17 @@ async def _answer(
     if result.outcome is PhoneLinkOutcome.CHOOSE and result.candidates:
         await _answer_choice(message, result)
         return
-    text = (
-        _limited(result, context)
-        if result.outcome is PhoneLinkOutcome.LIMITED
-        else unknown_number()
+    if result.outcome is PhoneLinkOutcome.LIMITED:
+        await message.reply_text(_limited(result, context), reply_markup=ReplyKeyboardRemove())
+        return
+    # A message carries one markup: the answer takes the reply keyboard away, the next one
+    # brings the way forward.
+    await message.reply_text(unknown_number(), reply_markup=ReplyKeyboardRemove())
+    button = help_request_button(_("✍️ Ask the school"), HelpTopic.UNKNOWN_PHONE)
+    await message.reply_text(
+        _("No letter? Ask the school to find you: a few questions, then it answers you here."),
+        reply_markup=InlineKeyboardMarkup([[button]]),
     )
-    await message.reply_text(text, reply_markup=ReplyKeyboardRemove())
 
 
 async def contact_shared(update: Update, context: BotContext) -> None:

@@ -3,7 +3,8 @@ children, identifier, whether they have an e-mail address, and their light, page
 
 Without arguments it is a guided choice: scope buttons, then filter buttons, then the list.
 Each step lives in its buttons' callback data (`resp:…`), so there is no conversation state to
-lose, and ◀️ ▶️ edit the same message.
+lose, and ◀️ ▶️ edit the same message. « 👤 Card… » numbers the page's guardians as buttons,
+each opening that guardian's card (`handlers.guardian_card_actions`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bot.services.roster import (
     state_label,
 )
 from handlers.access import SchoolRef, director_only
+from handlers.guardian_card import CARD, action_data
 from handlers.keyboards import (
     guardians_text,
     pager_row,
@@ -49,6 +51,9 @@ PAGE_SIZE = 15
 # resp:p:<scope>:<email>:<states>:<page> — show one page of the list.
 _CHOSEN = re.compile(rf"^{PREFIX}s:(\w+):([-as]):([-a-z]+)$")
 _PAGE = re.compile(rf"^{PREFIX}p:(\w+):([-as]):([-a-z]+):(\d+)$")
+# resp:f:<scope>:<email>:<states>:<page> — the same page, with a button per guardian's card.
+_CARDS = re.compile(rf"^{PREFIX}f:(\w+):([-as]):([-a-z]+):(\d+)$")
+_CARD_BUTTONS_PER_ROW = 5
 # Beyond this a guardian's line drops their children, so a page always fits in one message.
 _CHILDREN_CHARS = 160
 
@@ -100,8 +105,26 @@ def _guardian_block(number: int, guardian: GuardianLine, *, with_children: bool)
     return f"{line}\n    {html.escape(children)}"
 
 
-def render_page(listing: GuardianPage) -> tuple[str, InlineKeyboardMarkup]:
-    """The text and buttons of one page of a guardian list."""
+def _card_rows(listing: GuardianPage) -> list[list[InlineKeyboardButton]]:
+    """A button per guardian of the page, numbered as the list numbers them."""
+    first = listing.page * listing.page_size + 1
+    buttons = [
+        InlineKeyboardButton(
+            str(first + index), callback_data=action_data(CARD, guardian.account_id)
+        )
+        for index, guardian in enumerate(listing.guardians)
+    ]
+    return [
+        buttons[start : start + _CARD_BUTTONS_PER_ROW]
+        for start in range(0, len(buttons), _CARD_BUTTONS_PER_ROW)
+    ]
+
+
+def render_page(
+    listing: GuardianPage, *, choosing_card: bool = False
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The text and buttons of one page of a guardian list (`choosing_card`: a numbered button
+    per guardian, to open their card)."""
     header = [scope_summary(listing.scope)]
     described = _filters_text(listing.filters)
     if described:
@@ -128,6 +151,11 @@ def render_page(listing: GuardianPage) -> tuple[str, InlineKeyboardMarkup]:
         if len(text) <= 4096:
             break
     scope = listing.scope.scope.token
+    page_data = _page_data(scope, listing.filters, listing.page)
+    if choosing_card:
+        rows = _card_rows(listing)
+        rows.append([InlineKeyboardButton(_("◀️ Back to the list"), callback_data=page_data)])
+        return text + "\n\n" + _("Whose card? Tap their number."), InlineKeyboardMarkup(rows)
     rows = []
     pager = pager_row(
         listing.page,
@@ -136,13 +164,17 @@ def render_page(listing: GuardianPage) -> tuple[str, InlineKeyboardMarkup]:
     )
     if pager:
         rows.append(pager)
-    rows.append(
-        [
+    last_row = [
+        InlineKeyboardButton(_("🔎 Filters"), callback_data=_chosen_data(scope, GuardianFilters()))
+    ]
+    if listing.guardians:
+        last_row.insert(
+            0,
             InlineKeyboardButton(
-                _("🔎 Filters"), callback_data=_chosen_data(scope, GuardianFilters())
-            )
-        ]
-    )
+                _("👤 Card…"), callback_data=f"{PREFIX}f:" + page_data.removeprefix(f"{PREFIX}p:")
+            ),
+        )
+    rows.append(last_row)
     return text, InlineKeyboardMarkup(rows)
 
 
@@ -255,6 +287,18 @@ async def page_chosen(update: Update, context: BotContext, school: SchoolRef) ->
     await _show_page(update, context, school, match[1], wanted, int(match[4]))
 
 
+@director_only
+async def card_wanted(update: Update, context: BotContext, school: SchoolRef) -> None:
+    """Show a numbered button per guardian of the page, each opening their card."""
+    query = update.callback_query
+    match = _CARDS.match(query.data or "") if query else None
+    if query is None or match is None:
+        return
+    await query.answer()
+    wanted = GuardianFilters.from_token(f"{match[2]}:{match[3]}")
+    await _show_page(update, context, school, match[1], wanted, int(match[4]), choosing_card=True)
+
+
 async def _show_page(
     update: Update,
     context: BotContext,
@@ -262,6 +306,8 @@ async def _show_page(
     scope: str,
     wanted: GuardianFilters,
     page: int,
+    *,
+    choosing_card: bool = False,
 ) -> None:
     try:
         listing = await context.db.run(
@@ -275,7 +321,7 @@ async def _show_page(
     except UnknownClassError as error:
         await _show_gone(update, error)
         return
-    text, markup = render_page(listing)
+    text, markup = render_page(listing, choosing_card=choosing_card)
     await show(update, [text], markup)
 
 
@@ -299,4 +345,5 @@ HANDLERS: list[BaseHandler] = [
     CommandHandler("responsables", list_command, filters=_PRIVATE),
     CallbackQueryHandler(scope_chosen, pattern=_CHOSEN),
     CallbackQueryHandler(page_chosen, pattern=_PAGE),
+    CallbackQueryHandler(card_wanted, pattern=_CARDS),
 ]

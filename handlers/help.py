@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import html
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CommandHandler, ConversationHandler, MessageHandler, filters
 
 from bot.context import BotContext
 from bot.i18n import N_, _
+from bot.services.family import Intent, detect_intent
 from bot.services.schools import enrolled_pupil_count
 from handlers.access import SchoolRef, chosen_school, director_schools
+from handlers.keyboards import help_path_button
 
 # One line per command, in menu order: what it does and how to call it.
 DIRECTOR_HELP_LINES: tuple[str, ...] = (
@@ -39,6 +41,10 @@ DIRECTOR_HELP_LINES: tuple[str, ...] = (
         "school), keeping their password or giving a new one."
     ),
     N_("/etat — account statistics per class and level, and what to do next."),
+    N_(
+        "/demandes — the families' help requests, open ones first, each with the standard "
+        "answers one tap away (e-mail, letter, confirmation link, address, reply, close)."
+    ),
     N_("/export — a spreadsheet (CSV) of every account, without any password."),
     N_("/ecole — choose the school you are working on, if you direct several."),
     N_("/annuler — stop the operation in progress."),
@@ -46,24 +52,22 @@ DIRECTOR_HELP_LINES: tuple[str, ...] = (
 
 FAMILY_HELP_LINES: tuple[str, ...] = (
     N_(
-        "<b>Lost your identifier or your letter?</b> Ask your child's school director to send "
-        "you a reminder, by e-mail or on paper."
+        "/identifiant — <b>lost your identifier or your letter?</b> I show it here once your "
+        "chat is linked (by your mobile number or your letter's code), or I ask the school."
     ),
     N_(
-        "<b>Lost your provisional password before activating your account?</b> Ask the school "
-        "director for a new one: it will reach you by e-mail or in a letter, never in this chat."
+        "/motdepasse — <b>lost your password?</b> A new provisional password by e-mail, a "
+        "letter from the school, or « mot de passe oublié » on the portal ({portal}) if you "
+        "already activated your account. Never in this chat."
     ),
     N_(
-        "<b>Forgot the password you chose?</b> Use « mot de passe oublié » on the EduConnect "
-        "portal: {portal}"
+        "/activation — <b>stuck while activating?</b> No confirmation e-mail, a wrong address, "
+        "a birth date refused: what to do, or a request to the school."
     ),
+    N_("/etat — <b>where is my account?</b> Its light, what it means and the next step."),
     N_(
-        "<b>Activation: no confirmation e-mail?</b> Check your spam folder. The school director "
-        "can send the confirmation link again or correct your address."
-    ),
-    N_(
-        "<b>Your child's birth date is refused?</b> Tell the school director: the school "
-        "database must be corrected first."
+        "/question — <b>anything else</b> (a child missing from your account…): a request to "
+        "the school, in your own words. /demande follows your requests."
     ),
 )
 
@@ -148,12 +152,47 @@ async def unknown_command(update: Update, context: BotContext) -> None:
         )
 
 
+# What free text seems to ask for: the path proposed, and its button.
+INTENT_PROPOSALS: dict[Intent, tuple[str, str]] = {
+    Intent.IDENTIFIER: (N_("Lost your identifier?"), N_("🔎 Find my identifier")),
+    Intent.PASSWORD: (N_("Lost or forgot your password?"), N_("🔑 Get a new password")),
+    Intent.ACTIVATION: (N_("Trouble activating your account?"), N_("✅ Help with activation")),
+    Intent.CONFIRMATION_EMAIL: (
+        N_("No confirmation e-mail, or a wrong address?"),
+        N_("📧 Help with the confirmation e-mail"),
+    ),
+    Intent.BIRTH_DATE: (
+        N_("Is your child's birth date refused?"),
+        N_("📅 Help with the birth date"),
+    ),
+    Intent.MISSING_CHILD: (
+        N_("A child missing from your account?"),
+        N_("✍️ Ask the school"),
+    ),
+    Intent.HELP_STATUS: (N_("Where is your request?"), N_("📬 My requests")),
+}
+
+
 async def unmatched_message(update: Update, context: BotContext) -> None:
-    """Point a message that matches nothing (text, photo, sticker…) to /aide."""
-    if update.effective_message:
-        await update.effective_message.reply_text(
+    """Propose the help path free text asks for; point anything else (a photo, a sticker, text
+    that matches nothing) to /aide."""
+    message = update.effective_message
+    if message is None:
+        return
+    intent = detect_intent(message.text) if message.text else None
+    if intent is None:
+        await message.reply_text(
             _("I did not understand this message. Type /aide to see what I can do for you.")
         )
+        return
+    question, label = INTENT_PROPOSALS[intent]
+    button = help_path_button(_(label), intent)
+    await message.reply_text(
+        _("{question} Tap below, or type /aide to see everything I can do.").format(
+            question=_(question)
+        ),
+        reply_markup=InlineKeyboardMarkup([[button]]),
+    )
 
 
 _PRIVATE = filters.ChatType.PRIVATE

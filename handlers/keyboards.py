@@ -18,6 +18,8 @@ from telegram.error import BadRequest
 
 from bot.context import BotContext
 from bot.i18n import _, format_number, ngettext
+from bot.services.family import Intent
+from bot.services.helpdesk import HelpTopic
 from bot.services.roster import (
     SCHOOL_SCOPE,
     STATE_LIGHTS,
@@ -38,6 +40,21 @@ def button_text(text: str) -> str:
     """`text` short enough for a button (buttons are plain text: no HTML escaping)."""
     text = " ".join(text.split())
     return text if len(text) <= _BUTTON_CHARS else text[: _BUTTON_CHARS - 1] + "…"
+
+
+# The family help paths' buttons (handled by `handlers.helpdesk`), here so that any feature can
+# offer them: fh:file:<topic> — ask the school; fh:go:<intent> — a guided path.
+HELP_PATH_PREFIX = "fh:"
+
+
+def help_request_button(label: str, topic: HelpTopic) -> InlineKeyboardButton:
+    """A button that starts a help request of `topic` to the school."""
+    return InlineKeyboardButton(button_text(label), callback_data=f"{HELP_PATH_PREFIX}file:{topic}")
+
+
+def help_path_button(label: str, intent: Intent) -> InlineKeyboardButton:
+    """A button that opens the guided help path for `intent`."""
+    return InlineKeyboardButton(button_text(label), callback_data=f"{HELP_PATH_PREFIX}go:{intent}")
 
 
 def pager_row(
@@ -125,12 +142,15 @@ async def show(
     update: Update,
     blocks: Sequence[str],
     reply_markup: InlineKeyboardMarkup | None = None,
+    *,
+    keep: bool = False,
 ) -> None:
-    """Show a screen: edit the message whose button was pressed, else reply; the keyboard goes
-    on the last message when the text needs several."""
+    """Show a screen: edit the message whose button was pressed (unless `keep`: a card or a
+    help request the director still needs), else reply; the keyboard goes on the last message
+    when the text needs several."""
     texts = split_text(blocks)
     query = update.callback_query
-    if query is not None and len(texts) == 1:
+    if query is not None and len(texts) == 1 and not keep:
         try:
             await query.edit_message_text(texts[0], reply_markup=reply_markup)
         except BadRequest as error:

@@ -26,6 +26,7 @@ DIRECTOR_COMMANDS: tuple[tuple[str, str], ...] = (
     ("pdf", N_("Letters to print (PDF)")),
     ("relancer", N_("Remind the guardians not activated yet")),
     ("etat", N_("Account statistics and what to do next")),
+    ("demandes", N_("Families' help requests")),
     ("export", N_("Download every account as a spreadsheet (CSV)")),
     ("ecole", N_("Choose the school you are working on")),
     ("aide", N_("Help: what I can do for you")),
@@ -34,6 +35,12 @@ DIRECTOR_COMMANDS: tuple[tuple[str, str], ...] = (
 
 FAMILY_COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", N_("Welcome and getting started")),
+    ("etat", N_("Where my account is, and the next step")),
+    ("identifiant", N_("I lost my identifier")),
+    ("motdepasse", N_("I lost my password")),
+    ("activation", N_("Help with activating my account")),
+    ("question", N_("Ask the school a question")),
+    ("demande", N_("My requests to the school")),
     ("aide", N_("Help with your EduConnect account")),
     ("annuler", N_("Cancel the operation in progress")),
 )

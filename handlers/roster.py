@@ -468,36 +468,45 @@ _PRIVATE = filters.ChatType.PRIVATE
 _DOCUMENT = _PRIVATE & filters.Document.ALL
 _TEXT = _PRIVATE & filters.TEXT & ~filters.COMMAND
 
+
 # Buttons belong to the chat's one import, not to a message: per_message=False is meant, so
 # PTB's warning about it says nothing here.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=".*per_message=False", category=PTBUserWarning)
-    import_conversation = ConversationHandler(
-        entry_points=[MessageHandler(_DOCUMENT, receive_file)],
-        states={
-            WAITING_FOR_SECOND_FILE: [
-                MessageHandler(_DOCUMENT, receive_file),
-                CallbackQueryHandler(preview_single_file, pattern=f"^{IMPORT_ALONE}$"),
-                CallbackQueryHandler(cancel_import_button, pattern=f"^{CANCEL}$"),
-                MessageHandler(_TEXT, remind_what_is_expected),
+def import_conversation() -> ConversationHandler:
+    """The import of ONDE files: files, preview, confirmation."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*per_message=False", category=PTBUserWarning)
+        return ConversationHandler(
+            entry_points=[MessageHandler(_DOCUMENT, receive_file)],
+            states={
+                WAITING_FOR_SECOND_FILE: [
+                    MessageHandler(_DOCUMENT, receive_file),
+                    CallbackQueryHandler(preview_single_file, pattern=f"^{IMPORT_ALONE}$"),
+                    CallbackQueryHandler(cancel_import_button, pattern=f"^{CANCEL}$"),
+                    MessageHandler(_TEXT, remind_what_is_expected),
+                ],
+                CONFIRMING_IMPORT: [
+                    MessageHandler(_DOCUMENT, receive_file),
+                    CallbackQueryHandler(run_import, pattern=f"^{IMPORT}$"),
+                    CallbackQueryHandler(cancel_import_button, pattern=f"^{CANCEL}$"),
+                    MessageHandler(_TEXT, remind_what_is_expected),
+                ],
+            },
+            fallbacks=[
+                CommandHandler("annuler", cancel_import, filters=_PRIVATE),
+                CallbackQueryHandler(answer_earlier_step_button, pattern=f"^{PREFIX}"),
             ],
-            CONFIRMING_IMPORT: [
-                MessageHandler(_DOCUMENT, receive_file),
-                CallbackQueryHandler(run_import, pattern=f"^{IMPORT}$"),
-                CallbackQueryHandler(cancel_import_button, pattern=f"^{CANCEL}$"),
-                MessageHandler(_TEXT, remind_what_is_expected),
-            ],
-        },
-        fallbacks=[
-            CommandHandler("annuler", cancel_import, filters=_PRIVATE),
-            CallbackQueryHandler(answer_earlier_step_button, pattern=f"^{PREFIX}"),
-        ],
-        name="roster_import",
-        persistent=True,
-    )
+            name="roster_import",
+            persistent=True,
+        )
 
-HANDLERS: list[BaseHandler] = [
-    import_conversation,
+
+_PLAIN_HANDLERS: list[BaseHandler] = [
     # Buttons of an import that ended (or of a chat state lost): say so, never hang.
     CallbackQueryHandler(stale_button, pattern=f"^{PREFIX}"),
 ]
+
+
+def build_handlers() -> list[BaseHandler]:
+    """The feature's handlers, the conversation new for each application: a conversation
+    handler keeps the state of the conversations it saw, which belongs to one application."""
+    return [import_conversation(), *_PLAIN_HANDLERS]

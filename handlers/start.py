@@ -25,10 +25,12 @@ from bot.services.schools import (
     InvitationExpiredError,
     UnknownInvitationError,
     redeem_director_invitation,
+    school_by_uai,
 )
 from handlers.access import SchoolRef, chosen_school, director_schools, set_current_school
 from handlers.family import family_language, family_linked, family_next_step
 from handlers.family_phone import phone_offer
+from handlers.helpdesk.filing import SCHOOL_HINT_KEY
 from handlers.menus import set_director_menu
 
 # At most this many failed codes per user within the window; then wait until the oldest ages out.
@@ -36,6 +38,9 @@ MAX_FAILED_CODES = 5
 FAILED_CODES_WINDOW = 15 * 60.0
 # user_data key: times (Unix seconds) of the user's recent failed codes.
 FAILED_CODES_KEY = "failed_codes"
+
+# `/start ecole_<UAI>`: the deep link of a school's poster.
+SCHOOL_POSTER_PREFIX = "ecole_"
 
 # Seconds since the epoch; tests replace it to move time forward.
 clock: Callable[[], float] = time.time
@@ -258,10 +263,37 @@ def _welcome_family(first_name: str) -> str:
     ).format(name=html.escape(first_name))
 
 
+async def _school_poster(update: Update, context: BotContext, uai: str) -> None:
+    """`/start ecole_<UAI>` (a school's poster): welcome, with that school preselected for a
+    help request."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    school = await context.db.run(school_by_uai, uai=uai)
+    if school is None:
+        await message.reply_text(
+            _(
+                "I do not know this school: it may not use this assistant yet. Type /aide to see "
+                "what I can do for you."
+            )
+        )
+        return
+    if context.user_data is not None:
+        context.user_data[SCHOOL_HINT_KEY] = school.uai
+    offer, keyboard = phone_offer()
+    intro = _("You came from the poster of {school}.").format(school=html.escape(school.name))
+    await message.reply_text(
+        f"{_welcome_family(user.first_name)}\n\n{intro}\n\n{offer}", reply_markup=keyboard
+    )
+
+
 async def start(update: Update, context: BotContext) -> None:
     """Redeem the code that follows /start, or welcome the user."""
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
+        return
+    if context.args and context.args[0].lower().startswith(SCHOOL_POSTER_PREFIX):
+        await _school_poster(update, context, context.args[0][len(SCHOOL_POSTER_PREFIX) :])
         return
     if context.args:
         await redeem_start_code(update, context, context.args[0])

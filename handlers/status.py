@@ -2,7 +2,8 @@
 lights, both percentages, per class and per level — and what to do next.
 
 Without an argument it shows the whole school with a button per class to look closer; the
-buttons (`etat:<scope>`) edit the same message.
+buttons (`etat:<scope>`) edit the same message. Anyone who directs no school sees their own
+family account instead (`handlers.family_status`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from bot.services.roster import (
     state_label,
     status_report,
 )
-from handlers.access import SchoolRef, director_only
+from handlers.access import SchoolRef, current_school, director_only
+from handlers.family_status import show_family_status
 from handlers.keyboards import (
     button_text,
     lights_text,
@@ -176,7 +178,7 @@ def render_report(school: SchoolRef, report: StatusReport) -> list[str]:
     return blocks
 
 
-def _keyboard(report: StatusReport) -> InlineKeyboardMarkup:
+def _keyboard(report: StatusReport) -> InlineKeyboardMarkup | None:
     scope = report.resolved.scope
     rows = []
     if scope.kind is not ScopeKind.CLASS:
@@ -189,11 +191,20 @@ def _keyboard(report: StatusReport) -> InlineKeyboardMarkup:
         rows = rows_of(buttons, 3)
     if scope.kind is not ScopeKind.SCHOOL:
         rows.append([InlineKeyboardButton(_("⬅️ Whole school"), callback_data=f"{PREFIX}e")])
-    return InlineKeyboardMarkup(rows)
+    # A school with no class yet has no button: Telegram refuses an empty keyboard.
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
-@director_only
-async def show_status(update: Update, context: BotContext, school: SchoolRef) -> None:
+async def show_status(update: Update, context: BotContext) -> None:
+    """/etat: a director's school (or class, or level); anyone else's own account."""
+    school = await current_school(update, context)
+    if school is None:
+        await show_family_status(update, context)
+        return
+    await show_school_status(update, context, school)
+
+
+async def show_school_status(update: Update, context: BotContext, school: SchoolRef) -> None:
     """Show the status of the school, or of the class or level named."""
     if update.effective_message is None:
         return

@@ -393,3 +393,82 @@ class PortalThrottle(SQLModel, table=True):
     count: int = 0
     window_started_at: datetime
     locked_until: datetime | None = Field(default=None, index=True)
+
+
+class HelpTopic(enum.StrEnum):
+    """What a family asks the school for help with."""
+
+    IDENTIFIER = "identifier"  # lost identifier (or letter), not linked: who are they?
+    PASSWORD = "password"  # a new provisional password, with no e-mail address on file
+    WRONG_EMAIL = "wrong_email"  # the confirmation e-mail went to a wrong address
+    BIRTH_DATE = "birth_date"  # the portal refuses the child's birth date
+    UNKNOWN_PHONE = "unknown_phone"  # the shared mobile number matched nobody
+    QUESTION = "question"  # anything else, in free text (a child missing from the account…)
+
+
+class HelpStatus(enum.StrEnum):
+    """Where a help request is: open → in progress → answered → closed."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class HelpRequest(SQLModel, table=True):
+    """A family's request to the school (« D-2026-0042 »), and what was done about it.
+
+    The family's own words (`message`, the names it declared) are kept as typed and escaped
+    wherever they are shown. `guardian_id` is the record it was matched to, when one was.
+    """
+
+    __tablename__ = "help_request"
+    __table_args__ = (
+        UniqueConstraint("school_id", "school_year", "number"),
+        Index("ix_help_request_user_created", "telegram_user_id", "created_at"),
+        Index("ix_help_request_school_status", "school_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id")
+    # The school year it was filed in (2026 for 2026-2027) and its number in that year.
+    school_year: int
+    number: int
+    reference: str = Field(sa_column=Column(String(20), nullable=False))
+    telegram_user_id: int = Field(sa_type=BigInteger)
+    # The family's language when it asked: the answers it gets are written in it.
+    language: str = Field(default="fr", sa_column=Column(String(10), nullable=False))
+    topic: HelpTopic = Field(sa_column=_enum_column(HelpTopic, nullable=False))
+    status: HelpStatus = Field(
+        default=HelpStatus.OPEN, sa_column=_enum_column(HelpStatus, nullable=False)
+    )
+    guardian_id: int | None = Field(default=None, foreign_key="guardian.id", index=True)
+    # How the record was found: « linked » (the chat's account), « phone », « names », « director ».
+    matched_by: str | None = Field(default=None, sa_column=Column(String(20), nullable=True))
+    # Records that might be the family's when the names were not enough to tell.
+    candidate_guardian_ids: list[int] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    declared_guardian: str | None = None
+    declared_child: str | None = None
+    declared_class: str | None = None
+    message: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+
+
+class HelpRequestEvent(SQLModel, table=True):
+    """One thing that happened to a help request: filed, taken, answered by a director's
+    button (`action` names it), a message either way, closed. Who did it, and when."""
+
+    __tablename__ = "help_request_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="help_request.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    # « family:<telegram id> » or « telegram:<telegram id> » (a director), as the audit log.
+    actor: str
+    action: str = Field(sa_column=Column(String(40), nullable=False))
+    text: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

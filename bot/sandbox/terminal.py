@@ -109,12 +109,13 @@ def _size(size: int) -> str:
 
 @dataclass
 class _Keyboard:
-    """The numbered buttons of a persona's latest message that has some."""
+    """What a persona can press: the inline buttons of its latest message that has some
+    (numbered first), and the reply keyboard under the input field (numbered after them), which
+    stays until the bot removes or replaces it, as in Telegram."""
 
-    message_id: int
+    message_id: int | None = None
     buttons: list[Button] = field(default_factory=list)
     reply: list[ReplyButton] = field(default_factory=list)
-    """A reply keyboard's buttons, under the input field (then `buttons` is empty)."""
 
 
 class ChatView:
@@ -166,7 +167,9 @@ class ChatView:
         if event.kind == "deleted":
             deleted = _("✂ {who}: message {message_id} deleted")
             self._print(Text(deleted.format(who=who, message_id=message.message_id), style="dim"))
-            self._forget_keyboard(persona, message.message_id)
+            keyboard = self._keyboards.get(persona.user.id)
+            if keyboard is not None and keyboard.message_id == message.message_id:
+                keyboard.message_id, keyboard.buttons = None, []
             return
         key = (persona.user.id, message.message_id)
         same_text = event.kind == "edited" and self._contents.get(key) == message.content
@@ -203,8 +206,8 @@ class ChatView:
             parts.append(self._indent(self._number_reply_keys(persona, message)))
         elif message.remove_keyboard:
             keyboard = self._keyboards.get(persona.user.id)
-            if keyboard is not None and keyboard.reply:
-                del self._keyboards[persona.user.id]
+            if keyboard is not None:
+                keyboard.reply = []
         self._print(Text("\n").join(parts), wrapped=True)
 
     def _indent(self, text: Text, margin: int = 2, *, wrap: bool = True) -> Text:
@@ -219,10 +222,12 @@ class ChatView:
 
     def _number_buttons(self, persona: Persona, message: ChatMessage) -> Text | None:
         flat = [button for row in message.inline_keyboard for button in row]
+        keyboard = self._keyboards.setdefault(persona.user.id, _Keyboard())
         if not flat:
-            self._forget_keyboard(persona, message.message_id)
+            if keyboard.message_id == message.message_id:
+                keyboard.message_id, keyboard.buttons = None, []
             return None
-        self._keyboards[persona.user.id] = _Keyboard(message.message_id, flat)
+        keyboard.message_id, keyboard.buttons = message.message_id, flat
         number = 0
         rows: list[Text] = []
         for row in message.inline_keyboard:
@@ -234,25 +239,26 @@ class ChatView:
                     cell.append(f" <{button.url}>", style="dim")
                 cells.append(cell)
             rows.append(Text("   ").join(cells))
+        if keyboard.reply and not message.reply_buttons:
+            # Their numbers moved: show them again under the new ones.
+            rows.append(self._reply_keys_line(keyboard))
         return Text("\n").join(rows)
 
     def _number_reply_keys(self, persona: Persona, message: ChatMessage) -> Text:
-        """A reply keyboard's buttons, numbered like inline ones (typed labels work too)."""
-        keys = [button for row in message.reply_buttons or () for button in row]
-        self._keyboards[persona.user.id] = _Keyboard(message.message_id, reply=keys)
+        """A reply keyboard's buttons, numbered after the inline ones (typed labels work too)."""
+        keyboard = self._keyboards.setdefault(persona.user.id, _Keyboard())
+        keyboard.reply = [button for row in message.reply_buttons or () for button in row]
+        return self._reply_keys_line(keyboard)
+
+    def _reply_keys_line(self, keyboard: _Keyboard) -> Text:
         cells: list[Text] = []
-        for number, button in enumerate(keys, start=1):
+        for number, button in enumerate(keyboard.reply, start=len(keyboard.buttons) + 1):
             cell = Text.assemble((f"[{number}]", "bold cyan"), f" {button.text}")
             if button.request_contact:
                 cell.append(" " + _("(shares your phone number)"), style="dim")
             cells.append(cell)
         title = Text(_("keyboard under the input field:"), style="dim")
         return Text("\n").join([title, Text("   ").join(cells)])
-
-    def _forget_keyboard(self, persona: Persona, message_id: int) -> None:
-        keyboard = self._keyboards.get(persona.user.id)
-        if keyboard is not None and keyboard.message_id == message_id:
-            del self._keyboards[persona.user.id]
 
     def _save_document(self, message: ChatMessage) -> str:
         stored = message.document or message.photo
@@ -330,7 +336,7 @@ class ChatView:
             self.note(_("(link button: {url})").format(url=button.url))
             return True
         keyboard = self._keyboards.get(who.user.id)
-        message_id = keyboard.message_id if keyboard else 0
+        message_id = keyboard.message_id if keyboard and keyboard.message_id else 0
         before = self._shown_before(who)
         # Pressed by its callback data: two buttons may share a label, never their data.
         ref = await who.user.press(message_id, button.callback_data)
@@ -462,21 +468,19 @@ def _no_answer(view: ChatView, sandbox: Sandbox) -> None:
 
 
 async def _press_number(view: ChatView, number: int) -> None:
-    keys = view.reply_keys()
-    if keys and 1 <= number <= len(keys):
-        if not await view.tap(keys[number - 1]):
-            _no_answer(view, view.sandbox)
-        return
-    buttons = view.buttons()
+    buttons, keys = view.buttons(), view.reply_keys()
     if not buttons and not keys:
         view.note(_("No button to press: the bot's last message has none."), "yellow")
         return
-    if not 1 <= number <= len(buttons or keys):
-        count = len(buttons or keys)
+    if not 1 <= number <= len(buttons) + len(keys):
+        count = len(buttons) + len(keys)
         choose = _("Choose a button between 1 and {count}.").format(count=count)
         view.note(choose, "yellow")
         return
-    await view.press(buttons[number - 1])
+    if number <= len(buttons):
+        await view.press(buttons[number - 1])
+    elif not await view.tap(keys[number - len(buttons) - 1]):
+        _no_answer(view, view.sandbox)
 
 
 async def _terminal_command(view: ChatView, line: str, *, samples: Path | None) -> bool:

@@ -16,7 +16,7 @@ gather them.
 
 from __future__ import annotations
 
-from handlers.distribution.conversation import HANDLERS
+from handlers.distribution.conversation import build_handlers
 from handlers.distribution.progress import setup
 
-__all__ = ["HANDLERS", "setup"]
+__all__ = ["build_handlers", "setup"]

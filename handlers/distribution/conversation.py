@@ -20,6 +20,12 @@ from telegram.warnings import PTBUserWarning
 from handlers.distribution.delivery import zip_requested
 from handlers.distribution.emails import confirm_email, email_scope_chosen, start_email
 from handlers.distribution.paper import confirm_letters, letters_scope_chosen, start_letters
+from handlers.distribution.picked import (
+    LETTER_BUTTON,
+    MAIL_BUTTON,
+    start_picked_email,
+    start_picked_letter,
+)
 from handlers.distribution.preview import cancel_button, cancel_distribution, stale_button
 from handlers.distribution.protection import receive_document_password, retention_chosen
 from handlers.distribution.reminders import confirm_reminders, reminder_scope_chosen, start_reminder
@@ -55,46 +61,58 @@ _SCOPE_BUTTONS: list[BaseHandler] = [
     CallbackQueryHandler(letters_scope_chosen, pattern=LETTERS_SCOPE),
 ]
 
+
 # Buttons belong to the chat's one distribution in progress, not to a message.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=".*per_message=False", category=PTBUserWarning)
-    distribution_conversation = ConversationHandler(
-        entry_points=[
-            CommandHandler("envoyer", start_email, filters=_PRIVATE),
-            CommandHandler("relancer", start_reminder, filters=_PRIVATE),
-            CommandHandler("pdf", start_letters, filters=_PRIVATE),
-            # A class button of an earlier message starts over from that class.
-            *_SCOPE_BUTTONS,
-        ],
-        states={
-            CHOOSING_SCOPE: _SCOPE_BUTTONS,
-            TYPING_DOCUMENT_PASSWORD: [MessageHandler(_TEXT, receive_document_password)],
-            CONFIRMING: [
-                CallbackQueryHandler(confirm_email, pattern=confirm_pattern(SEND)),
-                CallbackQueryHandler(confirm_reminders, pattern=confirm_pattern(REMIND, RESET)),
-                CallbackQueryHandler(confirm_letters, pattern=confirm_pattern(PRINT)),
+def distribution_conversation() -> ConversationHandler:
+    """/envoyer, /relancer and /pdf: scope, document password, preview, confirmation."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*per_message=False", category=PTBUserWarning)
+        return ConversationHandler(
+            entry_points=[
+                CommandHandler("envoyer", start_email, filters=_PRIVATE),
+                CommandHandler("relancer", start_reminder, filters=_PRIVATE),
+                CommandHandler("pdf", start_letters, filters=_PRIVATE),
+                # A class button of an earlier message starts over from that class.
+                *_SCOPE_BUTTONS,
+                # A guardian card's e-mail and letter buttons (/responsables, help requests).
+                CallbackQueryHandler(start_picked_email, pattern=MAIL_BUTTON),
+                CallbackQueryHandler(start_picked_letter, pattern=LETTER_BUTTON),
+            ],
+            states={
+                CHOOSING_SCOPE: _SCOPE_BUTTONS,
+                TYPING_DOCUMENT_PASSWORD: [MessageHandler(_TEXT, receive_document_password)],
+                CONFIRMING: [
+                    CallbackQueryHandler(confirm_email, pattern=confirm_pattern(SEND)),
+                    CallbackQueryHandler(confirm_reminders, pattern=confirm_pattern(REMIND, RESET)),
+                    CallbackQueryHandler(confirm_letters, pattern=confirm_pattern(PRINT)),
+                    CallbackQueryHandler(
+                        cancel_button,
+                        pattern=confirm_pattern(CANCEL_SEND, CANCEL_REMINDERS, CANCEL_PRINT),
+                    ),
+                ],
+            },
+            fallbacks=[
+                CommandHandler("annuler", cancel_distribution, filters=_PRIVATE),
                 CallbackQueryHandler(
-                    cancel_button,
-                    pattern=confirm_pattern(CANCEL_SEND, CANCEL_REMINDERS, CANCEL_PRINT),
+                    answer_earlier_step_button, pattern=_ANY_STEP + r"(?:go|no|remind|reset):"
                 ),
             ],
-        },
-        fallbacks=[
-            CommandHandler("annuler", cancel_distribution, filters=_PRIVATE),
-            CallbackQueryHandler(
-                answer_earlier_step_button, pattern=_ANY_STEP + r"(?:go|no|remind|reset):"
-            ),
-        ],
-        name="distribution",
-        persistent=True,
-        allow_reentry=True,
-    )
+            name="distribution",
+            persistent=True,
+            allow_reentry=True,
+        )
 
-HANDLERS: list[BaseHandler] = [
-    distribution_conversation,
+
+_PLAIN_HANDLERS: list[BaseHandler] = [
     # Work at any time, whatever the conversation: they carry their whole meaning.
     CallbackQueryHandler(zip_requested, pattern=f"^{ZIP}$"),
     CallbackQueryHandler(retention_chosen, pattern=RETENTION),
     # Buttons of a preview that is over: say so, never hang.
     CallbackQueryHandler(stale_button, pattern=_ANY_STEP),
 ]
+
+
+def build_handlers() -> list[BaseHandler]:
+    """The feature's handlers, the conversation new for each application: a conversation
+    handler keeps the state of the conversations it saw, which belongs to one application."""
+    return [distribution_conversation(), *_PLAIN_HANDLERS]

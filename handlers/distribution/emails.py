@@ -13,8 +13,10 @@ from telegram.ext import ConversationHandler
 from bot.context import BotContext
 from bot.i18n import _, current_language, format_number, ngettext
 from bot.services.distribution import Purpose, plan_email_distribution, start_email_distribution
+from bot.services.helpdesk import HelpAction
 from bot.services.roster import UnknownClassError
 from handlers.access import SchoolRef, director_only
+from handlers.distribution.picked import answer_help_request
 from handlers.distribution.preview import (
     Confirmed,
     answer_unknown_scope,
@@ -100,7 +102,7 @@ async def confirm_email(update: Update, context: BotContext, school: SchoolRef) 
     )
 
     async def prepare() -> str | None:
-        return await context.db.run(
+        batch_id = await context.db.run(
             start_email_distribution,
             school_id=school.id,
             preview_or_account_ids=found["confirmation"],
@@ -110,6 +112,10 @@ async def confirm_email(update: Update, context: BotContext, school: SchoolRef) 
             portal_url=context.settings.portal_url,
             mail_from=context.settings.mail_from,
         )
+        await answer_help_request(
+            update, context, school, found, HelpAction.EMAIL_SENT, {"reset": False}
+        )
+        return batch_id
 
     context.application.create_task(run_batch(context.application, batch, prepare), update=update)
     return ConversationHandler.END

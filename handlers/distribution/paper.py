@@ -18,6 +18,7 @@ import html
 import logging
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,7 @@ from bot.services.distribution import (
     plan_paper_letters,
     record_letters_sent_in_chat,
 )
+from bot.services.helpdesk import HelpAction
 from bot.services.letters import has_letter_password
 from bot.services.roster import UnknownClassError
 from handlers.access import SchoolRef, director_only
@@ -46,6 +48,7 @@ from handlers.distribution.delivery import (
     send_letters,
     set_status,
 )
+from handlers.distribution.picked import answer_help_request
 from handlers.distribution.preview import (
     Confirmed,
     answer_unknown_scope,
@@ -198,15 +201,26 @@ async def confirm_letters(
         language=current_language(),
         actor=actor_of(update),
     )
+    found = taken.pending
+
+    async def recorded() -> None:
+        await answer_help_request(update, context, school, found, HelpAction.LETTER_PREPARED)
+
     context.application.create_task(
-        _run_letters(context.application, job, taken.pending), update=update
+        _run_letters(context.application, job, found, recorded), update=update
     )
     return ConversationHandler.END
 
 
-async def _run_letters(application: Application, job: LettersJob, found: dict[str, Any]) -> None:
+async def _run_letters(
+    application: Application,
+    job: LettersJob,
+    found: dict[str, Any],
+    recorded: Callable[[], Awaitable[None]],
+) -> None:
     """Make the letters (nothing written yet), send the encrypted PDF, then record everything
-    in one short transaction — or, if the accounts changed meanwhile, delete the PDF."""
+    in one short transaction — or, if the accounts changed meanwhile, delete the PDF; then
+    `recorded()`."""
     app = educonnect(application)
     with use_language(job.language):
         try:
@@ -249,6 +263,7 @@ async def _run_letters(application: Application, job: LettersJob, found: dict[st
         )
         if delete_at is not None:
             await _after_sent(application, job, sent, delete_at)
+            await recorded()
 
 
 async def _after_sent(

@@ -19,12 +19,14 @@ from bot.services.distribution import (
     DistributionPreview,
     Purpose,
     plan_email_distribution,
+    plan_for_accounts,
     plan_paper_letters,
     plan_reminders,
 )
 from bot.services.roster import UnknownClassError, known_classes, known_levels
 from handlers.access import SchoolRef, director_only
 from handlers.distribution.state import (
+    ACCOUNT_IDS_KEY,
     CANCEL_PRINT,
     CANCEL_REMINDERS,
     CANCEL_SEND,
@@ -38,6 +40,7 @@ from handlers.distribution.state import (
     confirm_data,
     confirmed_pending,
     forget_pending,
+    origin_of,
     pending,
     set_pending,
 )
@@ -45,8 +48,8 @@ from handlers.distribution.texts import (
     nobody_text,
     paper_question,
     preview_blocks,
+    preview_title,
     scope_argument,
-    scopes_title,
     skipped_counts,
 )
 from handlers.keyboards import answer_stale_button, scope_buttons, show, unknown_class_text
@@ -170,13 +173,19 @@ def _letters_keyboard(count: int, nonce: str) -> InlineKeyboardMarkup:
 
 
 async def show_preview(
-    update: Update, context: BotContext, school: SchoolRef, preview: DistributionPreview
+    update: Update,
+    context: BotContext,
+    school: SchoolRef,
+    preview: DistributionPreview,
+    *,
+    origin: dict[str, Any] | None = None,
 ) -> str | int:
-    """Show who will get what, with the buttons to go on; remember what to confirm."""
+    """Show who will get what, with the buttons to go on; remember what to confirm (and
+    `origin`, the accounts picked by hand and the help request: `state.picked_origin`)."""
     blocks = preview_blocks(school, preview)
     if preview.is_empty:
         forget_pending(context)
-        await show(update, [*blocks, "", nobody_text(preview)])
+        await show(update, [*blocks, "", nobody_text(preview)], keep=bool(origin))
         return ConversationHandler.END
     count = len(preview.planned)
     # Each preview's buttons confirm that preview only, not a newer one shown since.
@@ -206,12 +215,14 @@ async def show_preview(
             "include_all": preview.include_all,
             "confirmation": preview.confirmation(),
             "skipped": skipped_counts(preview),
-            "title": scopes_title(preview.scopes),
+            "title": preview_title(preview),
             "argument": scope_argument(preview.scopes),
             "nonce": nonce,
+            **(origin or {}),
         },
     )
-    await show(update, blocks, keyboard)
+    # A card or a help request stays in the chat: its preview comes as a new message.
+    await show(update, blocks, keyboard, keep=bool(origin))
     return CONFIRMING
 
 
@@ -220,8 +231,17 @@ async def replan(update: Update, context: BotContext, school: SchoolRef) -> str 
     found = pending(context) or {}
     purpose = Purpose(found.get("purpose", Purpose.EMAIL.value))
     tokens = found.get("scopes") or ["e"]
+    origin = origin_of(found)
     try:
-        if purpose is Purpose.EMAIL:
+        if origin:
+            preview = await context.db.run(
+                plan_for_accounts,
+                school_id=school.id,
+                account_ids=[int(i) for i in origin[ACCOUNT_IDS_KEY]],
+                purpose=purpose,
+                include_all=bool(found.get("include_all", True)),
+            )
+        elif purpose is Purpose.EMAIL:
             preview = await context.db.run(
                 plan_email_distribution, school_id=school.id, scope_tokens=tokens
             )
@@ -236,7 +256,7 @@ async def replan(update: Update, context: BotContext, school: SchoolRef) -> str 
             )
     except UnknownClassError as error:
         return await answer_unknown_scope(update, error, lambda t: f"{EMAIL_PREFIX}s:{t}")
-    return await show_preview(update, context, school, preview)
+    return await show_preview(update, context, school, preview, origin=origin)
 
 
 # --- Cancelling, and buttons of a preview that is over ------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
@@ -72,9 +73,15 @@ def password_prompt(school: SchoolRef, *, replacing: bool) -> str:
 
 
 async def password_needed(
-    update: Update, context: BotContext, school: SchoolRef, preview: DistributionPreview
+    update: Update,
+    context: BotContext,
+    school: SchoolRef,
+    preview: DistributionPreview,
+    *,
+    origin: dict[str, Any] | None = None,
 ) -> bool:
-    """If the school has no document password yet, ask for it (the preview waits); True then."""
+    """If the school has no document password yet, ask for it (the preview waits, with its
+    `origin` as `show_preview` keeps it); True then."""
     known = await context.db.run(
         has_letter_password, school_id=school.id, data_dir=context.settings.data_dir
     )
@@ -87,10 +94,11 @@ async def password_needed(
             "school_id": school.id,
             "scopes": scope_tokens(preview),
             "include_all": preview.include_all,
+            **(origin or {}),
         },
     )
     blocks = [*scope_lines(preview), "", password_prompt(school, replacing=False)]
-    await show(update, blocks)
+    await show(update, blocks, keep=bool(origin))
     return True
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
@@ -28,6 +29,7 @@ from bot.services.distribution import (
     record_reminders,
     record_reminders_sent_in_chat,
 )
+from bot.services.helpdesk import HelpAction
 from bot.services.roster import UnknownClassError
 from handlers.access import SchoolRef, director_only
 from handlers.distribution.delivery import (
@@ -37,6 +39,7 @@ from handlers.distribution.delivery import (
     send_letters,
     set_status,
 )
+from handlers.distribution.picked import answer_help_request
 from handlers.distribution.preview import (
     Confirmed,
     answer_unknown_scope,
@@ -111,8 +114,17 @@ async def confirm_reminders(
     if not isinstance(taken, Confirmed):
         return taken
     reset = (taken.query.data or "").startswith(f"{RESET}:")
+    found = taken.pending
+
+    async def recorded(result: ReminderResult) -> None:
+        if result.batch_id is not None:
+            action, details = HelpAction.EMAIL_SENT, {"reset": reset}
+        else:
+            action, details = HelpAction.LETTER_PREPARED, {"reset": reset}
+        await answer_help_request(update, context, school, found, action, details)
+
     context.application.create_task(
-        run_reminders(context.application, update, school, taken.pending, reset=reset),
+        run_reminders(context.application, update, school, found, reset=reset, recorded=recorded),
         update=update,
     )
     return ConversationHandler.END
@@ -125,10 +137,12 @@ async def run_reminders(
     found: dict[str, Any],
     *,
     reset: bool,
+    recorded: Callable[[ReminderResult], Awaitable[None]] | None = None,
 ) -> None:
     """Compose the reminder e-mails and make the PDF of the paper ones (nothing written yet),
     send the PDF, then queue the e-mails and record everything in one short transaction (or
-    delete the PDF if the accounts changed meanwhile); then follow the e-mails."""
+    delete the PDF if the accounts changed meanwhile), then `recorded(result)`; then follow
+    the e-mails."""
     chat = update.effective_chat
     if chat is None:
         return
@@ -150,6 +164,8 @@ async def run_reminders(
         result = await _draft_and_record(application, job, found, reset=reset)
         if result is None:
             return
+        if recorded is not None:
+            await recorded(result)
         if result.batch_id is None:
             await set_status(
                 application,

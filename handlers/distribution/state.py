@@ -39,6 +39,22 @@ RETENTION = re.compile(rf"^{LETTERS_PREFIX}ret:(\d+)$")
 
 # user_data: the distribution being prepared in this chat (JSON only).
 PENDING_KEY = "distribution"
+# Kept in the pending distribution when it was made for accounts picked by hand (a guardian's
+# card) rather than for scopes, and the help request the button answered, if any.
+ACCOUNT_IDS_KEY = "account_ids"
+HELP_REQUEST_KEY = "help_request_id"
+
+
+def picked_origin(account_ids: list[int], help_request_id: int | None) -> dict[str, Any]:
+    """What a preview for accounts picked by hand keeps beside its confirmation."""
+    return {ACCOUNT_IDS_KEY: account_ids, HELP_REQUEST_KEY: help_request_id}
+
+
+def origin_of(found: dict[str, Any]) -> dict[str, Any]:
+    """The picked accounts and help request a pending distribution came from ({}: scopes)."""
+    if not found.get(ACCOUNT_IDS_KEY):
+        return {}
+    return {key: found.get(key) for key in (ACCOUNT_IDS_KEY, HELP_REQUEST_KEY)}
 
 
 def confirm_data(action: str, nonce: str) -> str:
@@ -56,6 +72,13 @@ def pending(context: BotContext) -> dict[str, Any] | None:
     data = context.user_data
     found = data.get(PENDING_KEY) if data is not None else None
     return found if isinstance(found, dict) else None
+
+
+def awaits_document_password(context: BotContext) -> bool:
+    """Whether this chat's next typed text is the letters' document password (a preview that
+    waits for its buttons has a nonce; one that waits for the password has none yet)."""
+    found = pending(context)
+    return found is not None and "nonce" not in found
 
 
 def set_pending(context: BotContext, value: dict[str, Any]) -> None:

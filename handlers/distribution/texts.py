@@ -36,8 +36,23 @@ def scopes_title(scopes: Sequence[ResolvedScope]) -> str:
     return html.escape(", ".join(names))
 
 
+def picked_names(preview: DistributionPreview) -> str:
+    """Who a preview without scopes was made for (a guardian's card), HTML-escaped."""
+    shown = ", ".join(
+        f"{entry.name} ({entry.identifier})" for entry in preview.entries[:_SHOWN_NAMES]
+    )
+    return html.escape(shown + (", …" if len(preview.entries) > _SHOWN_NAMES else ""))
+
+
+def preview_title(preview: DistributionPreview) -> str:
+    """The scopes, or the guardians picked by hand, for titles and summaries (HTML-escaped)."""
+    return scopes_title(preview.scopes) or picked_names(preview)
+
+
 def scope_lines(preview: DistributionPreview) -> list[str]:
     """What the bot resolved, said before acting (« Class CM1 — 22 pupils, 37 guardians »)."""
+    if not preview.scopes:
+        return [_("For: {guardians}").format(guardians=picked_names(preview))]
     lines = [scope_summary(item) for item in preview.scopes]
     if len(preview.scopes) > 1:
         lines.append(

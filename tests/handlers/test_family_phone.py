@@ -82,15 +82,16 @@ async def test_someone_elses_or_a_typed_contact_gets_the_unknown_answer(
     bot_harness.call(_school, names=[("Inès", "Gonçalves")], phones=["06 12 34 56 78"])
     stranger = bot_harness.new_family("Eve")
     await stranger.share_contact("+33 6 99 99 99 99")
-    [unknown] = await _answers(stranger, 1)
+    [unknown, ask] = await _answers(stranger, 2)
     with use_language("fr"):
         assert unknown.content == family_phone.unknown_number()
+    assert ask.button_labels == [_fr("✍️ Ask the school")]
 
     # Inès's number, but sent by Eve as someone else's card or typed in: same answer.
     await stranger.share_contact("33612345678", user_id=stranger.id + 1, first_name="Inès")
-    [forwarded] = await _answers(stranger, 1)
+    [forwarded, _ask] = await _answers(stranger, 2)
     await stranger.share_contact("0612345678", user_id=None, first_name="Inès")
-    [typed] = await _answers(stranger, 1)
+    [typed, _ask] = await _answers(stranger, 2)
     assert forwarded.content == typed.content == unknown.content
     assert "Inès" not in unknown.content
     assert bot_harness.call(linked_guardians, telegram_user_id=stranger.id) == []
@@ -123,7 +124,7 @@ async def test_the_fourth_share_of_the_day_is_refused(bot_harness: BotHarness) -
     answers = []
     for attempt in range(MAX_CONTACT_SHARES_PER_DAY):
         await family.share_contact(f"+33 6 99 99 99 {attempt:02d}")
-        answers += await _answers(family, 1)
+        answers += (await _answers(family, 2))[:1]
     assert len({a.content for a in answers}) == 1
     await family.share_contact("33612345678")  # even the right number
     [limited] = await _answers(family, 1)

@@ -32,12 +32,23 @@ DIRECTOR_MENU = [
     "pdf",
     "relancer",
     "etat",
+    "demandes",
     "export",
     "ecole",
     "aide",
     "annuler",
 ]
-FAMILY_MENU = ["start", "aide", "annuler"]
+FAMILY_MENU = [
+    "start",
+    "etat",
+    "identifiant",
+    "motdepasse",
+    "activation",
+    "question",
+    "demande",
+    "aide",
+    "annuler",
+]
 
 
 def chat_scope(chat_id: int) -> dict[str, object]:

@@ -240,10 +240,17 @@ class SandboxUser:
         target = current.button(button)
         if target.callback_data is None:
             raise ValueError(f"button {button!r} is not a callback button ({target.raw})")
+        return await self.press_data(current, target.callback_data)
+
+    async def press_data(self, message: ChatMessage | int, data: str) -> CallbackRef:
+        """Send a button press carrying `data` under `message`, whatever its buttons are: what a
+        modified client could send (tests of forged buttons)."""
+        message_id = message if isinstance(message, int) else message.message_id
+        current = self.message(message_id)
         self.started = True
         ref = CallbackRef(
             id=str(secrets.randbits(63)),
-            data=target.callback_data,
+            data=data,
             chat_id=self.id,
             message_id=message_id,
         )

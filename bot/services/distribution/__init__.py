@@ -30,7 +30,7 @@ from bot.services.distribution.errors import (
     NothingToDistributeError,
     StalePlanError,
 )
-from bot.services.distribution.flows import start_email_distribution
+from bot.services.distribution.flows import start_email_distribution, start_reminders
 from bot.services.distribution.planning import (
     KIND_LABELS,
     SKIP_LABELS,
@@ -38,6 +38,7 @@ from bot.services.distribution.planning import (
     Purpose,
     SkipReason,
     plan_email_distribution,
+    plan_for_accounts,
     plan_paper_letters,
     plan_reminders,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "draft_paper_letters",
     "draft_reminders",
     "plan_email_distribution",
+    "plan_for_accounts",
     "plan_paper_letters",
     "plan_reminders",
     "record_letters_sent_in_chat",
@@ -68,4 +70,5 @@ __all__ = [
     "record_reminders",
     "record_reminders_sent_in_chat",
     "start_email_distribution",
+    "start_reminders",
 ]

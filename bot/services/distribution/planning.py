@@ -29,6 +29,8 @@ from bot.services.accounts import (
 from bot.services.distribution.scopes import (
     Candidate,
     ScopeArgument,
+    account_candidates,
+    guardians_pupil_count,
     resolve_scopes,
     scope_candidates,
     scope_pupil_count,
@@ -388,4 +390,44 @@ def plan_reminders(
         reset=None,
         include_all=True,
         now=now,
+    )
+
+
+def plan_for_accounts(
+    session: Session,
+    *,
+    school_id: int,
+    account_ids: Sequence[int],
+    purpose: Purpose,
+    include_all: bool = True,
+    now: datetime | None = None,
+) -> DistributionPreview:
+    """The preview for accounts picked by hand (a guardian's card, the help desk), planned as
+    a scope's would be for `purpose` (/envoyer, /pdf or /relancer's rules); accounts of another
+    school are left out. Changes nothing; confirm it like any preview."""
+    moment = now or utcnow()
+    candidates = account_candidates(session, school_id, account_ids)
+    entries, _items = plan_entries(
+        session,
+        candidates.values(),
+        purpose=purpose,
+        include_all=include_all,
+        # As the confirmation will plan them again (from the preview's `confirmation()`).
+        explicit=False,
+        reset=False,
+        now=moment,
+    )
+    emailed = [e.account_id for e in entries if e.channel == DistributionChannel.EMAIL]
+    return DistributionPreview(
+        school_id=school_id,
+        purpose=purpose,
+        reset=None if purpose is Purpose.REMINDER else False,
+        include_all=include_all if purpose is not Purpose.EMAIL else False,
+        scopes=(),
+        pupils=guardians_pupil_count(
+            session, school_id, [candidate.guardian_id for candidate in candidates.values()]
+        ),
+        entries=tuple(entries),
+        planned_at=moment,
+        already_queued=_already_queued(session, emailed) if emailed else 0,
     )

@@ -102,6 +102,21 @@ def scope_pupil_count(session: Session, school_id: int, scopes: Sequence[Resolve
     return int(session.execute(statement).scalar_one())
 
 
+def guardians_pupil_count(session: Session, school_id: int, guardian_ids: Sequence[int]) -> int:
+    """How many enrolled pupils these guardians have between them (a shared child counts once)."""
+    pupils: set[int] = set()
+    for chunk in in_chunks(sorted(set(guardian_ids))):
+        pupils.update(
+            session.execute(
+                select(col(Pupil.id))
+                .join(PupilGuardian, col(PupilGuardian.pupil_id) == col(Pupil.id))
+                .outerjoin(SchoolClass, col(SchoolClass.id) == col(Pupil.class_id))
+                .where(*_enrolled_conditions(school_id), col(PupilGuardian.guardian_id).in_(chunk))
+            ).scalars()
+        )
+    return len(pupils)
+
+
 # --- The candidates: every guardian of the scope with their account -----------------------
 
 

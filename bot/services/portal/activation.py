@@ -15,6 +15,7 @@ from bot.services.accounts import (
     begin_activation,
     normalise_email,
 )
+from bot.services.audit import record_event
 from bot.services.portal.common import PORTAL_ACTOR, audit, aware, children_rows, guardian_of
 from bot.services.portal.forms import (
     FormResult,
@@ -80,8 +81,10 @@ def _send_activation_link(
     mail_from: str,
     language: str,
     now: datetime,
+    actor: str | None = None,
 ) -> None:
-    """E-mail a new confirmation link to the guardian's address (older ones stop working)."""
+    """E-mail a new confirmation link to the guardian's address (older ones stop working);
+    `actor` is who asked when it is not the family on the portal (a director)."""
     assert guardian.email is not None
     mail_link(
         session,
@@ -98,7 +101,16 @@ def _send_activation_link(
         now=now,
     )
     count_event(session=session, checks=[(MAILS_PER_TARGET, f"account:{account.id}")], now=now)
-    audit(session, "portal.activation_link_sent", account=account, guardian=guardian)
+    if actor is None:
+        audit(session, "portal.activation_link_sent", account=account, guardian=guardian)
+    else:
+        record_event(
+            session,
+            actor=actor,
+            action="portal.activation_link_sent",
+            school_id=guardian.school_id,
+            account_id=account.id,
+        )
 
 
 def _form_problems(
@@ -329,5 +341,56 @@ def resend_activation_link(
         mail_from=mail_from,
         language=language,
         now=now,
+    )
+    return RequestResult(RequestStatus.ACCEPTED)
+
+
+def resend_confirmation_link_by_director(
+    session: Session,
+    *,
+    school_id: int,
+    account_id: int,
+    actor: str,
+    portal_url: str,
+    mail_from: str,
+    language: str = "fr",
+    now: datetime | None = None,
+) -> RequestResult:
+    """A director sends an `activating` account of their school a new confirmation link (the
+    older ones stop working), within the account's mail limit; refused with a reason for an
+    account of another school (as if unknown), in another state, or without an address."""
+    now = aware(now)
+    account = session.get(Account, account_id, with_for_update=True)
+    guardian = session.get(Guardian, account.guardian_id) if account is not None else None
+    if account is None or guardian is None or guardian.school_id != school_id:
+        return RequestResult(RequestStatus.REFUSED, refusal=RefusalReason.UNKNOWN_ACCOUNT)
+    if account.deactivated_at is not None:
+        return RequestResult(RequestStatus.REFUSED, refusal=RefusalReason.DEACTIVATED)
+    if (refusal := state_refusal(account, AccountState.ACTIVATING)) is not None:
+        return RequestResult(RequestStatus.REFUSED, refusal=refusal)
+    if guardian.email is None:
+        return RequestResult(RequestStatus.REFUSED, refusal=RefusalReason.INVALID_EMAIL)
+    retry_at = locked_until(
+        session=session, checks=[(MAILS_PER_TARGET, f"account:{account_id}")], now=now
+    )
+    if retry_at is not None:
+        record_event(
+            session,
+            actor=actor,
+            action="portal.activation_link_refused",
+            school_id=school_id,
+            account_id=account_id,
+            reason="rate_limited",
+        )
+        return RequestResult(RequestStatus.RATE_LIMITED, retry_at=retry_at)
+    _send_activation_link(
+        session,
+        account,
+        guardian,
+        portal_url=portal_url,
+        mail_from=mail_from,
+        language=language,
+        now=now,
+        actor=actor,
     )
     return RequestResult(RequestStatus.ACCEPTED)

@@ -4,6 +4,15 @@ level, the school), guardian lists, the accounts export and the statistics.
 
 from __future__ import annotations
 
+from bot.services.roster.cards import (
+    EmailCorrection,
+    EmailCorrectionError,
+    GuardianCard,
+    GuardianNotFoundError,
+    correct_guardian_email,
+    guardian_card,
+    mask_email,
+)
 from bot.services.roster.export import (
     export_accounts,
 )
@@ -74,9 +83,13 @@ __all__ = [
     "STATE_LIGHTS",
     "ClassInfo",
     "Counts",
+    "EmailCorrection",
+    "EmailCorrectionError",
     "GroupCounts",
+    "GuardianCard",
     "GuardianFilters",
     "GuardianLine",
+    "GuardianNotFoundError",
     "GuardianPage",
     "ImportReport",
     "LineIssue",
@@ -90,14 +103,17 @@ __all__ = [
     "StatusReport",
     "UnknownClassError",
     "category_name",
+    "correct_guardian_email",
     "discard_uploads",
     "export_accounts",
+    "guardian_card",
     "identify_roster_file",
     "import_roster",
     "import_uploads",
     "known_classes",
     "known_levels",
     "list_guardians",
+    "mask_email",
     "normalise_email",
     "parse_guardian_query",
     "resolve_scope",

@@ -1,4 +1,5 @@
-"""Schools and their directors: registering schools, director invitations, who directs what."""
+"""Schools and their directors: registering schools, director invitations, who directs what,
+and finding a school the way a family names it."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from bot.services.schools.registry import (
     get_school_by_uai,
     list_schools,
 )
+from bot.services.schools.search import SchoolMatch, find_schools, school_by_uai
 
 __all__ = [
     "InvitationAlreadyUsedError",
     "InvitationExpiredError",
+    "SchoolMatch",
     "UnknownInvitationError",
     "UnknownSchoolError",
     "add_school",
@@ -29,7 +32,9 @@ __all__ = [
     "directed_schools",
     "director_telegram_ids",
     "enrolled_pupil_count",
+    "find_schools",
     "get_school_by_uai",
     "list_schools",
     "redeem_director_invitation",
+    "school_by_uai",
 ]
