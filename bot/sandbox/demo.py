@@ -1,6 +1,8 @@
 """The scripted demo the sandbox plays when nobody is at the terminal: the director redeems an
 invitation, sends the demo school's two ONDE extractions, imports them, then asks for
-`/classes`, `/responsables CP A sans` and `/etat`; the transcript is printed as it goes. Also
+`/classes`, `/responsables CP A sans` and `/etat`; a parent then links the chat by sharing the
+number the school has and asks a question, which the director answers from the help request's
+buttons. The transcript is printed as it goes. Also
 how the director persona becomes the demo school's director in the terminal chat.
 """
 
@@ -24,6 +26,9 @@ from bot.sandbox.school import (
 from bot.sandbox.terminal import ChatView
 
 DEMO_COMMANDS = ("/classes", "/responsables CP A sans", "/etat")
+# What the parent asks and the director answers, in the demo (French: the demo is French).
+DEMO_QUESTION = "Bonjour, mon fils Rayan n'apparaît pas sur mon compte. Merci !"
+DEMO_ANSWER = "Bonjour, c'est corrigé dans ONDE : il apparaîtra dès demain."
 
 
 async def welcome_director(view: ChatView) -> None:
@@ -128,6 +133,7 @@ async def _play(view: ChatView, *, samples: Path, database: Path) -> None:
             view.say(command, director),
             _("the bot did not answer « {command} » (see sandbox.log).").format(command=command),
         )
+    await _family_asks_and_director_answers(view)
 
     view.note(
         _(
@@ -142,6 +148,27 @@ async def _play(view: ChatView, *, samples: Path, database: Path) -> None:
         ),
         "bold",
     )
+
+
+async def _family_asks_and_director_answers(view: ChatView) -> None:
+    """A parent links the chat with the number the school has, asks the school a question;
+    the director answers it from the request's buttons."""
+    family, director = view.sandbox.family, view.sandbox.director
+    await _step(view.say("/start", family), _("the bot did not welcome the family."))
+    contact = next((key for key in view.reply_keys(family) if key.request_contact), None)
+    if contact is None:
+        raise _DemoFailed(_("the family's welcome offers no « share my number » button."))
+    await _step(view.tap(contact, family), _("the bot did not answer the shared number."))
+    for text in ("/identifiant", "/question", DEMO_QUESTION):
+        await _step(
+            view.say(text, family),
+            _("the bot did not answer « {command} » (see sandbox.log).").format(command=text),
+        )
+    reply = next((b for b in view.buttons(director) if b.callback_data == "hd:rep:1"), None)
+    if reply is None:
+        raise _DemoFailed(_("the director got no help request with its buttons."))
+    await _step(view.press(reply, director), _("the bot did not answer « Reply »."))
+    await _step(view.say(DEMO_ANSWER, director), _("the bot did not send the answer."))
 
 
 async def _step(action: Coroutine[Any, Any, bool], failure: str) -> None:
