@@ -243,3 +243,33 @@ async def test_linked_family_gets_its_identifier_and_a_new_password_once_a_day(
         lambda session: list(session.execute(select(OutboxMessage)).scalars())
     )
     assert len(queued) == 1
+
+
+async def test_a_schools_poster_link_preselects_the_school(bot_harness: BotHarness) -> None:
+    _school_id, director, _other = await _setup(bot_harness)
+    family = bot_harness.new_family("Léa")
+    await family.send_text("/start ecole_0590042k")
+    welcome = await family.next_message()
+    assert "Jules Ferry" in welcome.content
+    assert family.contact_button == _fr("📱 Share my number")
+    await family.send_text("/question")
+    await family.next_message()  # a few questions first
+    school = await family.next_message()
+    assert [b.text for row in school.inline_keyboard for b in row] == ["École Jules Ferry"]
+    await family.press(school, "École Jules Ferry")
+    await family.next_message()  # your name?
+    for answer in ("Marc Petit", "Enfant Petit", "CM1"):
+        await family.send_text(answer)
+        await family.next_message()
+    await family.send_text("Bonjour")
+    filed = await family.next_message()
+    assert _REFERENCE.search(filed.content)
+    note = await director.next_message()
+    assert "Marc PETIT" in note.content
+
+
+async def test_an_unknown_poster_link_says_so(bot_harness: BotHarness) -> None:
+    family = bot_harness.new_family("Léa")
+    await family.send_text("/start ecole_9999999Z")
+    answer = await family.next_message()
+    assert "/aide" in answer.content
