@@ -28,7 +28,7 @@ from bot.context import BotContext
 from bot.i18n import _, current_language, format_datetime
 from bot.services.accounts import RefusalReason
 from bot.services.helpdesk import HelpAction
-from bot.services.portal import RequestResult, RequestStatus, resend_confirmation_link_by_director
+from bot.services.portal import RequestResult, RequestStatus, send_confirmation_link_again
 from bot.services.roster import (
     EmailCorrection,
     EmailCorrectionError,
@@ -108,7 +108,7 @@ async def resend_link(update: Update, context: BotContext, school: SchoolRef) ->
         return
     account_id, request_id = ids
     result = await context.db.run(
-        resend_confirmation_link_by_director,
+        send_confirmation_link_again,
         school_id=school.id,
         account_id=account_id,
         actor=director_actor(update),

@@ -94,7 +94,11 @@ async def test_an_activating_family_is_told_where_the_confirmation_link_went(
             actor="portal",
         )
         send_confirmation_link_again(
-            session, account_id=mine.account_id, portal_url=PORTAL, mail_from="ecole@example.org"
+            session,
+            account_id=mine.account_id,
+            actor="tests",
+            portal_url=PORTAL,
+            mail_from="ecole@example.org",
         )
 
     bot_harness.call(activating)

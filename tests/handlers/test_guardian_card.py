@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from bot.sandbox.botapi import CallbackRef, ChatMessage, SandboxUser, _PendingCallback
+from bot.sandbox.botapi import ChatMessage, SandboxUser
 from bot.services.helpdesk import HelpAction, HelpDeclaration, file_help_request
 from bot.services.roster.onde.importer import import_roster
 from handlers.distribution import state
@@ -94,22 +93,7 @@ async def forge_press(
     user: SandboxUser, harness: BotHarness, message: ChatMessage, data: str
 ) -> str:
     """A button press with callback data the bot never sent; the alert it answered."""
-    server = harness.server
-    ref_id = str(secrets.randbits(63))
-    ref = CallbackRef(id=ref_id, data=data, chat_id=user.id, message_id=message.message_id)
-    server._callbacks[ref_id] = _PendingCallback(ref, asyncio.Event())
-    user._mark = len(user._events)
-    server._push_update(
-        "callback_query",
-        {
-            "id": ref_id,
-            "from": user.to_api(),
-            "message": message.to_api(),
-            "chat_instance": user.chat_instance,
-            "data": data,
-        },
-    )
-    answer = await user.answer_for(ref, timeout=20)
+    answer = await user.answer_for(await user.press_data(message, data), timeout=20)
     return answer.text or ""
 
 

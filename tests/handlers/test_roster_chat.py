@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import re
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from bot.i18n import format_percentage, use_language
-from bot.sandbox.botapi import CallbackRef, ChatMessage, SandboxUser, _PendingCallback
+from bot.sandbox.botapi import ChatMessage, SandboxUser
 from bot.services.roster.onde.importer import import_roster
 from bot.services.roster.onde.report import ImportReport
 from bot.services.roster.states import STATE_LIGHTS
@@ -100,22 +98,7 @@ async def forge_press(
     harness: BotHarness, user: SandboxUser, message: ChatMessage, data: str
 ) -> None:
     """A button press with callback data the bot never sent (a forged or very old button)."""
-    server = harness.server
-    ref_id = str(secrets.randbits(63))
-    ref = CallbackRef(id=ref_id, data=data, chat_id=user.id, message_id=message.message_id)
-    server._callbacks[ref_id] = _PendingCallback(ref, asyncio.Event())
-    user._mark = len(user._events)
-    server._push_update(
-        "callback_query",
-        {
-            "id": ref_id,
-            "from": user.to_api(),
-            "message": message.to_api(),
-            "chat_instance": user.chat_instance,
-            "data": data,
-        },
-    )
-    await user.answer_for(ref)
+    await user.answer_for(await user.press_data(message, data))
 
 
 # --- Import by sending the files ----------------------------------------------------------------

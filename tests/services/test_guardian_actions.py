@@ -19,7 +19,7 @@ from bot.services.distribution import (
     start_email_distribution,
     start_reminders,
 )
-from bot.services.portal import RequestStatus, resend_confirmation_link_by_director
+from bot.services.portal import RequestStatus, send_confirmation_link_again
 from bot.services.roster import (
     EmailCorrectionError,
     GuardianNotFoundError,
@@ -54,7 +54,7 @@ def _outbox_to(session: Session, address: str) -> list[OutboxMessage]:
 
 
 def _resend(session: Session, school_id: int, account_id: int, **options: object) -> object:
-    return resend_confirmation_link_by_director(
+    return send_confirmation_link_again(
         session,
         school_id=school_id,
         account_id=account_id,

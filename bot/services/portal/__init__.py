@@ -18,9 +18,8 @@ from bot.services.portal.activation import (
     awaiting_confirmation,
     finish_activation,
     resend_activation_link,
-    resend_confirmation_link_by_director,
+    send_confirmation_link_again,
 )
-from bot.services.portal.family import send_confirmation_link_again
 from bot.services.portal.forms import FormResult, Problem, RequestResult, RequestStatus
 from bot.services.portal.links import LinkStatus, LinkView, follow_confirmation_link, inspect_link
 from bot.services.portal.login import LoginStatus, log_in
@@ -73,7 +72,6 @@ __all__ = [
     "request_email_change",
     "request_password_reset",
     "resend_activation_link",
-    "resend_confirmation_link_by_director",
     "reset_password_with_link",
     "send_confirmation_link_again",
     "send_identifier_reminder",

@@ -345,24 +345,27 @@ def resend_activation_link(
     return RequestResult(RequestStatus.ACCEPTED)
 
 
-def resend_confirmation_link_by_director(
+def send_confirmation_link_again(
     session: Session,
     *,
-    school_id: int,
     account_id: int,
     actor: str,
     portal_url: str,
     mail_from: str,
+    school_id: int | None = None,
     language: str = "fr",
     now: datetime | None = None,
 ) -> RequestResult:
-    """A director sends an `activating` account of their school a new confirmation link (the
-    older ones stop working), within the account's mail limit; refused with a reason for an
-    account of another school (as if unknown), in another state, or without an address."""
+    """Send an `activating` account a new confirmation link from outside the portal: a director
+    (`school_id`: their school; another school's account is refused as unknown) or the family
+    in the bot (`actor` « family:<telegram id> »). The older links stop working; within the
+    account's mail limit; refused with a reason in another state or without an address."""
     now = aware(now)
     account = session.get(Account, account_id, with_for_update=True)
     guardian = session.get(Guardian, account.guardian_id) if account is not None else None
-    if account is None or guardian is None or guardian.school_id != school_id:
+    if account is None or guardian is None:
+        return RequestResult(RequestStatus.REFUSED, refusal=RefusalReason.UNKNOWN_ACCOUNT)
+    if school_id is not None and guardian.school_id != school_id:
         return RequestResult(RequestStatus.REFUSED, refusal=RefusalReason.UNKNOWN_ACCOUNT)
     if account.deactivated_at is not None:
         return RequestResult(RequestStatus.REFUSED, refusal=RefusalReason.DEACTIVATED)
@@ -378,7 +381,7 @@ def resend_confirmation_link_by_director(
             session,
             actor=actor,
             action="portal.activation_link_refused",
-            school_id=school_id,
+            school_id=guardian.school_id,
             account_id=account_id,
             reason="rate_limited",
         )

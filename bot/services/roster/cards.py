@@ -17,7 +17,7 @@ from bot.services.errors import ServiceError
 from bot.services.portal import (
     RequestResult,
     RequestStatus,
-    resend_confirmation_link_by_director,
+    send_confirmation_link_again,
 )
 from bot.services.roster.guardians import ChildLine
 from bot.services.roster.states import STATE_LIGHTS
@@ -210,7 +210,7 @@ def correct_guardian_email(
         )
     link = None
     if state == AccountState.ACTIVATING:
-        link = resend_confirmation_link_by_director(
+        link = send_confirmation_link_again(
             session,
             school_id=school_id,
             account_id=account.id,
