@@ -18,7 +18,13 @@ from bot.context import BotContext
 from bot.i18n import N_, _, current_language
 from bot.services import helpdesk
 from bot.services.family import family_accounts
-from bot.services.helpdesk import HelpDeclaration, HelpDeskError, HelpTopic, TooManyRequestsError
+from bot.services.helpdesk import (
+    MAX_NAME_LENGTH,
+    HelpDeclaration,
+    HelpDeskError,
+    HelpTopic,
+    TooManyRequestsError,
+)
 from bot.services.schools import SchoolMatch, find_schools, school_by_uai
 from handlers.helpdesk.followup import notify_directors
 from handlers.helpdesk.texts import topic_label
@@ -189,36 +195,45 @@ async def _typed(update: Update) -> str | None:
     return text or None
 
 
+async def _keep_typed(
+    update: Update, context: BotContext, field: str, state: str
+) -> dict[str, Any] | str | int:
+    """Keep what was typed for this step in the draft; else the state to stay in (or to end,
+    when the draft was lost)."""
+    text, draft = await _typed(update), _draft(context)
+    if not draft:
+        return ConversationHandler.END
+    if text is None:
+        return state
+    draft[field] = text[:MAX_NAME_LENGTH]
+    _save(context, draft)
+    return draft
+
+
 async def guardian_typed(update: Update, context: BotContext) -> str | int:
     """The guardian's name: now one child's."""
-    text, draft = await _typed(update), _draft(context)
-    if text is None or not draft:
-        return TYPING_GUARDIAN if draft else ConversationHandler.END
-    draft["guardian"] = text[:120]
-    _save(context, draft)
+    kept = await _keep_typed(update, context, "guardian", TYPING_GUARDIAN)
+    if not isinstance(kept, dict):
+        return kept
     await _say(update, _("The first name and last name of one of your children at this school?"))
     return TYPING_CHILD
 
 
 async def child_typed(update: Update, context: BotContext) -> str | int:
     """The child's name: now their class."""
-    text, draft = await _typed(update), _draft(context)
-    if text is None or not draft:
-        return TYPING_CHILD if draft else ConversationHandler.END
-    draft["child"] = text[:120]
-    _save(context, draft)
+    kept = await _keep_typed(update, context, "child", TYPING_CHILD)
+    if not isinstance(kept, dict):
+        return kept
     await _say(update, _("Their class (for example « CP A » or « CE2-CM1 »)?"))
     return TYPING_CLASS
 
 
 async def class_typed(update: Update, context: BotContext) -> str | int:
     """The class: now the family's own words."""
-    text, draft = await _typed(update), _draft(context)
-    if text is None or not draft:
-        return TYPING_CLASS if draft else ConversationHandler.END
-    draft["class"] = text[:120]
-    _save(context, draft)
-    return await _ask_message(update, HelpTopic(draft["topic"]))
+    kept = await _keep_typed(update, context, "class", TYPING_CLASS)
+    if not isinstance(kept, dict):
+        return kept
+    return await _ask_message(update, HelpTopic(kept["topic"]))
 
 
 async def message_typed(update: Update, context: BotContext) -> str | int:

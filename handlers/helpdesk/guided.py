@@ -13,7 +13,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ConversationHandler
 
 from bot.context import BotContext
-from bot.i18n import _, format_datetime
+from bot.i18n import _, current_language, format_datetime
 from bot.services.family import (
     FamilyAccount,
     Intent,
@@ -243,34 +243,47 @@ def _self_help_refusal(result: SelfHelpResult, context: BotContext) -> str:
     return _("This account is no longer active here. Please contact the school.")
 
 
-async def new_password_confirmed(update: Update, context: BotContext) -> str | int:
-    """Send the new provisional password by e-mail (through the same service as /relancer)."""
+async def _pressed_account(update: Update, pattern: re.Pattern[str]) -> tuple[int, int] | None:
+    """The user and the account a self-help button names, the button answered and taken off
+    (a second tap must not send a second e-mail); None for anything else."""
     query, user = update.callback_query, update.effective_user
-    matched = NEW_PASSWORD.match(query.data or "") if query else None
+    matched = pattern.match(query.data or "") if query else None
     if query is None or user is None or matched is None:
-        return ConversationHandler.END
+        return None
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
+    return user.id, int(matched[1])
+
+
+async def _answer_self_help(
+    update: Update, context: BotContext, result: SelfHelpResult, sent: str
+) -> int:
+    text = sent if result.outcome is SelfHelpOutcome.SENT else _self_help_refusal(result, context)
+    await _reply(update, text)
+    return ConversationHandler.END
+
+
+async def new_password_confirmed(update: Update, context: BotContext) -> str | int:
+    """Send the new provisional password by e-mail (through the same service as /relancer)."""
+    pressed = await _pressed_account(update, NEW_PASSWORD)
+    if pressed is None:
+        return ConversationHandler.END
     result = await context.db.run(
         send_new_provisional_password,
-        telegram_user_id=user.id,
-        account_id=int(matched[1]),
+        telegram_user_id=pressed[0],
+        account_id=pressed[1],
         bot_username=context.bot.username,
         portal_url=context.settings.portal_url,
         mail_from=context.settings.mail_from,
     )
-    if result.outcome is SelfHelpOutcome.SENT:
-        text = _(
-            "✉️ A new provisional password is on its way to {address}. Open the e-mail in a few "
-            "minutes (check the spam folder too) and log in at {portal} to choose your own."
-        ).format(
-            address=html.escape(result.masked_email or ""),
-            portal=html.escape(context.settings.portal_url),
-        )
-    else:
-        text = _self_help_refusal(result, context)
-    await _reply(update, text)
-    return ConversationHandler.END
+    sent = _(
+        "✉️ A new provisional password is on its way to {address}. Open the e-mail in a few "
+        "minutes (check the spam folder too) and log in at {portal} to choose your own."
+    ).format(
+        address=html.escape(result.masked_email or ""),
+        portal=html.escape(context.settings.portal_url),
+    )
+    return await _answer_self_help(update, context, result, sent)
 
 
 # --- /activation ------------------------------------------------------------------------------
@@ -354,29 +367,22 @@ async def activation_help(update: Update, context: BotContext) -> str | int:
 
 async def confirmation_again(update: Update, context: BotContext) -> str | int:
     """Send the confirmation link again to the address on file."""
-    query, user = update.callback_query, update.effective_user
-    matched = CONFIRMATION.match(query.data or "") if query else None
-    if query is None or user is None or matched is None:
+    pressed = await _pressed_account(update, CONFIRMATION)
+    if pressed is None:
         return ConversationHandler.END
-    await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
     result = await context.db.run(
         resend_confirmation_link,
-        telegram_user_id=user.id,
-        account_id=int(matched[1]),
+        telegram_user_id=pressed[0],
+        account_id=pressed[1],
         portal_url=context.settings.portal_url,
         mail_from=context.settings.mail_from,
-        language=(context.user_data or {}).get("language") or "fr",
+        language=current_language(),
     )
-    if result.outcome is SelfHelpOutcome.SENT:
-        text = _(
-            "🔁 A new confirmation link is on its way to {address}. Click it within a few days; "
-            "the older links no longer work. Check the spam folder too."
-        ).format(address=html.escape(result.masked_email or ""))
-    else:
-        text = _self_help_refusal(result, context)
-    await _reply(update, text)
-    return ConversationHandler.END
+    sent = _(
+        "🔁 A new confirmation link is on its way to {address}. Click it within a few days; "
+        "the older links no longer work. Check the spam folder too."
+    ).format(address=html.escape(result.masked_email or ""))
+    return await _answer_self_help(update, context, result, sent)
 
 
 # --- /question and « ask the school » -------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 from bot.services.helpdesk.actions import (
     ANSWERS,
     MAX_FAMILY_MESSAGES,
+    MAX_NAME_LENGTH,
     MAX_REQUESTS_PER_DAY,
     MAX_TEXT_LENGTH,
     HelpAction,
@@ -53,6 +54,7 @@ from models import HelpStatus, HelpTopic
 __all__ = [
     "ANSWERS",
     "MAX_FAMILY_MESSAGES",
+    "MAX_NAME_LENGTH",
     "MAX_REQUESTS_PER_DAY",
     "MAX_TEXT_LENGTH",
     "EventLine",
