@@ -15,6 +15,7 @@ from bot.i18n import _, use_language
 from bot.sandbox.botapi import ChatMessage, SandboxUser
 from bot.services.accounts import normalise_phone
 from bot.services.helpdesk import MAX_REQUESTS_PER_DAY
+from handlers.helpdesk import conversation
 from models import HelpRequest, HelpStatus, OutboxMessage
 from tests.factories import make_school_with_guardians
 from tests.handlers.conftest import BotHarness
@@ -273,3 +274,20 @@ async def test_an_unknown_poster_link_says_so(bot_harness: BotHarness) -> None:
     await family.send_text("/start ecole_9999999Z")
     answer = await family.next_message()
     assert "/aide" in answer.content
+
+
+async def test_a_request_left_unfinished_times_out_and_says_how_to_start_again(
+    bot_harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(conversation, "TIMEOUT_SECONDS", 1)
+    await bot_harness.restart()  # the conversations are built again, with the short timeout
+    await _setup(bot_harness)
+    family = bot_harness.new_family("Léa")
+    await family.send_text("/question")
+    await family.next_message()  # a few questions first
+    await family.next_message()  # which school?
+    stopped = await family.next_message(timeout=10)
+    assert "/question" in stopped.content
+    await family.send_text("Jules Ferry")  # no longer a step: nothing is searched
+    answer = await family.next_message()
+    assert "D-" not in answer.content and _fr("Tap your child's school:") != answer.content
