@@ -11,7 +11,7 @@ import enum
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, String, UniqueConstraint, false
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -74,6 +74,15 @@ class School(SQLModel, table=True):
     letter_password_encrypted: str | None = None
     # How long a PDF carrying passwords stays in the chat before the bot deletes it.
     letter_retention_hours: int = Field(default=24, sa_column_kwargs={"server_default": "24"})
+    # The day the school reports (LSU) go online, set by the director with /lsu.
+    lsu_date: date | None = None
+    # The weekly digest: day (0 Monday … 6 Sunday) and hour, in the deployment's time zone.
+    digest_weekday: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    digest_hour: int = Field(default=8, sa_column_kwargs={"server_default": "8"})
+    digest_paused: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # Automatic reminders to families notified or activating for more than N days (opt-in).
+    reminders_enabled: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    reminder_after_days: int = Field(default=7, sa_column_kwargs={"server_default": "7"})
 
 
 class Director(SQLModel, table=True):
@@ -472,3 +481,46 @@ class HelpRequestEvent(SQLModel, table=True):
     action: str = Field(sa_column=Column(String(40), nullable=False))
     text: str | None = None
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class DigestKind(enum.StrEnum):
+    """Why a digest goes out: the weekly one, a daily one in the last 7 days before the LSU
+    date, the final check the day before, or one the director asked for now."""
+
+    WEEKLY = "weekly"
+    DAILY = "daily"
+    FINAL = "final"
+    MANUAL = "manual"
+
+
+class DigestRun(SQLModel, table=True):
+    """One digest of a school, due at a moment: claimed once (the unique key), so a digest is
+    never sent twice, even by a process that comes back after being down when it was due."""
+
+    __tablename__ = "digest_run"
+    __table_args__ = (UniqueConstraint("school_id", "kind", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    kind: DigestKind = Field(sa_column=_enum_column(DigestKind, nullable=False))
+    due_at: datetime
+    claimed_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    # Sent after its time (the process was down when it was due).
+    late: bool = False
+    # The accounts per state when it was sent, for « +14 activés depuis lundi ».
+    snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class FamilyReminder(SQLModel, table=True):
+    """An automatic reminder a guardian got (at most one a week), and how it reached them."""
+
+    __tablename__ = "family_reminder"
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    sent_at: datetime = Field(default_factory=utcnow, index=True)
+    # « email » (through the outbox), « paper » is never automatic; « chat » when the linked
+    # chat got a message too.
+    channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
