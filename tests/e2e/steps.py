@@ -110,6 +110,7 @@ def fr_start(message: str) -> str:
 
 
 def contains(*texts: str) -> Callable[[ChatMessage], bool]:
+    """A message holding every one of `texts`."""
     return lambda message: all(text in message.content for text in texts)
 
 

@@ -47,7 +47,11 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 PROVISIONAL = re.compile(rf"\b[{PROVISIONAL_ALPHABET}]{{8}}\b")
 PASSWORD = "Cartable-Bleu-2026!"
 GIVEN_EMAIL = "famille.activation@example.org"
+WRONG_EMAIL = "famille.activaton@example.org"
 RIGHT_EMAIL = "famille.activation@exemple.fr"
+NEVER_A_PASSWORD = (
+    "I never show passwords. Lost the password too? Type /motdepasse. Log in at {portal}"
+)
 ALREADY_SENT = (
     "An e-mail was already sent recently. Please check your inbox and spam folder; you can ask "
     "again after {when}."
@@ -55,7 +59,7 @@ ALREADY_SENT = (
 
 
 @pytest.fixture
-def school(portal_bot: BotProcess, tmp_path: Path) -> SeededSchool:
+def imported_school(portal_bot: BotProcess, tmp_path: Path) -> SeededSchool:
     """The demo school, its ONDE files imported (mobiles in ONDE's « 0612345678 » form)."""
     seeded = portal_bot.seed_school()
     demo_school().write(tmp_path / "demo")
@@ -64,7 +68,10 @@ def school(portal_bot: BotProcess, tmp_path: Path) -> SeededSchool:
 
 
 def test_linked_family_sees_its_identifier_and_gets_one_new_password_a_day_by_email(
-    portal_bot: BotProcess, bot_api: ThreadedBotApi, smtp: SmtpTestServer, school: SeededSchool
+    portal_bot: BotProcess,
+    bot_api: ThreadedBotApi,
+    smtp: SmtpTestServer,
+    imported_school: SeededSchool,
 ) -> None:
     record = portal_bot.service(family_records)[0]
     assert record.email is not None
@@ -72,10 +79,6 @@ def test_linked_family_sees_its_identifier_and_gets_one_new_password_a_day_by_em
     assert re.fullmatch(r"0[67]\d{8}", re.sub(r"\D", "", record.onde_mobile))
     assert record.telegram_number.startswith("33")
     family, _url = link_by_phone(bot_api, record)
-
-    shown = say(family, "/identifiant", contains(record.identifier))
-    never = "I never show passwords. Lost the password too? Type /motdepasse. Log in at {portal}"
-    assert fr_start(never) in shown.content
 
     offer = say(family, "/motdepasse", offering("fh:pw:"))
     tap(family, offer, "fh:pw:", contains("✉️"))
@@ -89,6 +92,10 @@ def test_linked_family_sees_its_identifier_and_gets_one_new_password_a_day_by_em
     page = log_in_on_portal(portal_bot.env["PORTAL_URL"], record.identifier, password)
     assert page.status_code == 200 and page.url.path == "/activation/finaliser", page.text
 
+    # Now that a provisional password exists, /identifiant still shows only the identifier.
+    shown = say(family, "/identifiant", contains(record.identifier))
+    assert fr_start(NEVER_A_PASSWORD) in shown.content and password not in shown.content
+
     again = say(family, "/motdepasse", offering("fh:pw:"))
     tap(family, again, "fh:pw:", contains(fr_start(ALREADY_SENT)))
     time.sleep(1.5)  # the outbox sender, had it been woken, would have sent it by now
@@ -97,7 +104,10 @@ def test_linked_family_sees_its_identifier_and_gets_one_new_password_a_day_by_em
 
 
 def test_activating_family_gets_the_confirmation_link_again_and_activates_with_it(
-    portal_bot: BotProcess, bot_api: ThreadedBotApi, smtp: SmtpTestServer, school: SeededSchool
+    portal_bot: BotProcess,
+    bot_api: ThreadedBotApi,
+    smtp: SmtpTestServer,
+    imported_school: SeededSchool,
 ) -> None:
     record = portal_bot.service(family_records)[0]
     family, url = link_by_phone(bot_api, record)
@@ -121,14 +131,16 @@ def test_activating_family_gets_the_confirmation_link_again_and_activates_with_i
 
 
 def test_a_wrong_address_reported_from_activation_is_corrected_by_the_director(
-    portal_bot: BotProcess, bot_api: ThreadedBotApi, smtp: SmtpTestServer, school: SeededSchool
+    portal_bot: BotProcess,
+    bot_api: ThreadedBotApi,
+    smtp: SmtpTestServer,
+    imported_school: SeededSchool,
 ) -> None:
-    director = become_director(bot_api, school)
+    director = become_director(bot_api, imported_school)
     record = portal_bot.service(family_records)[0]
     family, url = link_by_phone(bot_api, record)
-    wrong = "famille.activaton@example.org"
-    activate_on_portal(url, email=wrong, birth_date=record.birth_date, password=PASSWORD)
-    mails_to(smtp, wrong)
+    activate_on_portal(url, email=WRONG_EMAIL, birth_date=record.birth_date, password=PASSWORD)
+    mails_to(smtp, WRONG_EMAIL)
 
     offer = say(family, "/activation", offering("fh:file:wrong_email"))
     assert fr("✍️ Wrong address") in offer.button_labels
