@@ -14,7 +14,14 @@ import handlers
 from bot.config import Settings
 from bot.context import BotContext, EduConnectApplication, ServiceRunner
 from bot.db import make_engine, upgrade_schema
-from bot.jobs import OutboxSender, RunningSender, setup_deletions, start_sender
+from bot.jobs import (
+    OutboxSender,
+    RunningSender,
+    setup_deletions,
+    setup_digests,
+    setup_reminders,
+    start_sender,
+)
 from bot.persistence import SQLPersistence
 from bot.portal.server import RunningPortal, start_portal
 
@@ -60,6 +67,10 @@ def build_application(settings: Settings, engine: Engine) -> EduConnectApplicati
     handlers.register(application)
     # Deleting the letters PDFs after the retention (rescheduled from the database at start).
     setup_deletions(application)
+    # The directors' digests (weekly, daily before LSU day, the final check), from the schools.
+    setup_digests(application)
+    # The hourly automatic reminders to families (schools that turned them on, /digest).
+    setup_reminders(application)
     application.add_error_handler(handlers.on_error)
     return application
 

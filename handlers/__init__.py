@@ -21,6 +21,7 @@ from bot.i18n import _, negotiate_language, set_language
 from bot.services.accounts import remember_bot_username
 from handlers import (
     classes,
+    digest,
     distribution,
     export,
     family_phone,
@@ -51,6 +52,7 @@ _FEATURES = [
     classes,
     guardians,
     status,
+    digest,
     export,
     help_,
 ]

@@ -45,6 +45,15 @@ DIRECTOR_HELP_LINES: tuple[str, ...] = (
         "/demandes — the families' help requests, open ones first, each with the standard "
         "answers one tap away (e-mail, letter, confirmation link, address, reply, close)."
     ),
+    N_(
+        "/lsu <code>15/01/2027</code> — the day the school reports (LSU) go online; I send you "
+        "a digest every day in the last 7 days before it, and the list of guardians not green "
+        "yet the day before."
+    ),
+    N_(
+        "/digest — when the digests come (every Monday at 8:00 unless you change it), pause "
+        "them, get one now, and turn on the automatic reminders to families."
+    ),
     N_("/export — a spreadsheet (CSV) of every account, without any password."),
     N_("/ecole — choose the school you are working on, if you direct several."),
     N_("/annuler — stop the operation in progress."),

@@ -27,6 +27,8 @@ DIRECTOR_COMMANDS: tuple[tuple[str, str], ...] = (
     ("relancer", N_("Remind the guardians not activated yet")),
     ("etat", N_("Account statistics and what to do next")),
     ("demandes", N_("Families' help requests")),
+    ("lsu", N_("The date the school reports (LSU) go online")),
+    ("digest", N_("Digests before LSU day, and automatic reminders")),
     ("export", N_("Download every account as a spreadsheet (CSV)")),
     ("ecole", N_("Choose the school you are working on")),
     ("aide", N_("Help: what I can do for you")),

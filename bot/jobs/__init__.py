@@ -1,9 +1,12 @@
-"""The background and scheduled work that both the bot process and `educonnect-bot worker`
-start: the outbox sender, the deletion of letter messages, later the digests.
+"""The background and scheduled work: the outbox sender (the bot process and
+`educonnect-bot worker`), and in the bot process the deletion of letter messages, the digests
+before LSU day and the automatic reminders to families.
 
 `start_sender` runs an `OutboxSender` as a task of the running event loop (the bot's, or the
 worker's); `setup_deletions` re-arms, at start, the deletions the database still holds, and
-`arm_deletion` wakes the sweep when a new letter message is due to go.
+`arm_deletion` wakes the sweep when a new letter message is due to go; `setup_digests` and
+`setup_reminders` register their JobQueue jobs again at every start (schedules live in the
+database), and `rearm_digests` moves the next wake-up after a director changes a schedule.
 """
 
 from __future__ import annotations
@@ -11,14 +14,25 @@ from __future__ import annotations
 from bot.jobs.deletions import arm as arm_deletion
 from bot.jobs.deletions import setup as setup_deletions
 from bot.jobs.deletions import sweep as sweep_deletions
+from bot.jobs.digests import rearm as rearm_digests
+from bot.jobs.digests import send_digest_now, send_due_digests
+from bot.jobs.digests import setup as setup_digests
 from bot.jobs.outbox import MAX_UNRECORDED, OutboxSender, RunningSender, start_sender
+from bot.jobs.reminders import run_reminders
+from bot.jobs.reminders import setup as setup_reminders
 
 __all__ = [
     "MAX_UNRECORDED",
     "OutboxSender",
     "RunningSender",
     "arm_deletion",
+    "rearm_digests",
+    "run_reminders",
+    "send_digest_now",
+    "send_due_digests",
     "setup_deletions",
+    "setup_digests",
+    "setup_reminders",
     "start_sender",
     "sweep_deletions",
 ]

@@ -296,15 +296,20 @@ def _activation_answer(
     if account.state == AccountState.ACTIVATED:
         return f"{title}\n" + _("Your account is activated: nothing more to do."), None
     if account.state == AccountState.ACTIVATING:
-        sent = ""
+        parts = [
+            _(
+                "Your account waits for you to confirm your e-mail address {address}: open the "
+                "e-mail we sent and click its link."
+            ).format(address=html.escape(account.masked_email or ""))
+        ]
         if account.confirmation_sent_at is not None:
-            sent = _("The confirmation link was sent on {when}.").format(
-                when=format_datetime(account.confirmation_sent_at, tz=context.settings.tz)
+            parts.append(
+                _("The confirmation link was sent on {when}.").format(
+                    when=format_datetime(account.confirmation_sent_at, tz=context.settings.tz)
+                )
             )
-        text = _(
-            "Your account waits for you to confirm your e-mail address {address}: open the "
-            "e-mail we sent and click its link. {sent} Not received?"
-        ).format(address=html.escape(account.masked_email or ""), sent=sent)
+        parts.append(_("Not received?"))
+        text = " ".join(parts)
         markup = InlineKeyboardMarkup(
             [
                 [

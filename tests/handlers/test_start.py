@@ -33,6 +33,8 @@ DIRECTOR_MENU = [
     "relancer",
     "etat",
     "demandes",
+    "lsu",
+    "digest",
     "export",
     "ecole",
     "aide",
