@@ -1,4 +1,4 @@
-"""`python -m bench [import|bot|letters|mail|portal|phone|helpdesk|generate] [options]`: all or one.
+"""`python -m bench [import|bot|letters|mail|portal|phone|helpdesk|digests|generate] …`: all or one.
 
 python -m bench [--quick] [--no-write]   # every benchmark, refreshing bench/RESULTS.md
 python -m bench import --help            # the ONDE import (issue « Foundation »)
@@ -8,6 +8,7 @@ python -m bench mail --help              # e-mails through the outbox (same issu
 python -m bench portal --help            # logins and activations (issue « Activation portal »)
 python -m bench phone --help             # a guardian found by phone number (issue « Families »)
 python -m bench helpdesk --help          # help requests under load (same issue)
+python -m bench digests --help           # digests of 500 schools, charts, a broadcast (issue 11)
 python -m bench generate --out DIR [--schools 80 --pupils 250 --seed 2026]
 """
 
@@ -76,11 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         from bench import helpdesk_bench
 
         return helpdesk_bench.main(args)
+    if command == "digests":
+        from bench import digest_bench
+
+        return digest_bench.main(args)
     if command == "generate":
         return _generate(args)
     if command == "all":
         from bench import (
             bot_load,
+            digest_bench,
             helpdesk_bench,
             import_bench,
             letters_bench,
@@ -97,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             portal_bench,
             phone_bench,
             helpdesk_bench,
+            digest_bench,
         )
         codes = [module.main(args) for module in modules]
         return max(codes)
