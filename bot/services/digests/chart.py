@@ -1,7 +1,8 @@
 """The digest's chart: the accounts of each class, stacked by state in the lights' colours, as
 a PNG. `chart_data` is what is drawn (checked by the tests before any pixel); `render_chart`
 draws it with matplotlib's Agg canvas (no pyplot, no global state: safe in a worker thread).
-CPU-bound, tens of milliseconds: callers on the event loop run it in a thread.
+CPU-bound, a few hundred milliseconds (bench/RESULTS.md): callers on the event loop run it in
+a thread.
 """
 
 from __future__ import annotations
