@@ -17,7 +17,6 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filt
 from bot.context import BotContext
 from bot.i18n import _, format_number, format_percentage, ngettext
 from bot.services.roster import (
-    STATE_LIGHTS,
     Counts,
     GroupCounts,
     NextStep,
@@ -25,7 +24,7 @@ from bot.services.roster import (
     ScopeKind,
     StatusReport,
     UnknownClassError,
-    state_label,
+    lights_and_percentages,
     status_report,
 )
 from handlers.access import SchoolRef, current_school, director_only
@@ -50,29 +49,7 @@ def _totals(counts: Counts) -> list[str]:
             count=format_number(counts.accounts)
         )
     ]
-    lines += [
-        _("{light} {label}: {count}").format(
-            light=STATE_LIGHTS[state], label=state_label(state), count=format_number(number)
-        )
-        for state, number in counts.by_state().items()
-    ]
-    lines.append(
-        _("Guardian accounts activated: <b>{percent}</b> ({activated} of {accounts})").format(
-            percent=format_percentage(counts.activated_accounts_percent / 100),
-            activated=format_number(counts.activated),
-            accounts=format_number(counts.accounts),
-        )
-    )
-    lines.append(
-        _(
-            "Pupils with at least one guardian whose account is activated: <b>{percent}</b> "
-            "({covered} of {pupils})"
-        ).format(
-            percent=format_percentage(counts.pupils_with_activated_guardian_percent / 100),
-            covered=format_number(counts.pupils_with_activated_guardian),
-            pupils=format_number(counts.pupils),
-        )
-    )
+    lines += lights_and_percentages(counts)
     return lines
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.i18n import _, format_date, format_number, format_percentage, ngettext
 from bot.services.digests import ActionKind, ClassProgress, DigestContent, NextAction, render_chart
-from bot.services.roster import STATE_LIGHTS, state_label
+from bot.services.roster import STATE_LIGHTS, lights_and_percentages
 from models import AccountState, DigestKind
 
 MESSAGE_LIMIT = 4096
@@ -64,31 +64,7 @@ def _signed(change: int) -> str:
 
 
 def _lights(content: DigestContent) -> list[str]:
-    total = content.total
-    lines = [
-        _("{light} {label}: {count}").format(
-            light=STATE_LIGHTS[state], label=state_label(state), count=format_number(number)
-        )
-        for state, number in total.by_state().items()
-    ]
-    lines.append(
-        _("Guardian accounts activated: <b>{percent}</b> ({activated} of {accounts})").format(
-            percent=format_percentage(content.activated_accounts_percent / 100),
-            activated=format_number(total.activated),
-            accounts=format_number(total.accounts),
-        )
-    )
-    lines.append(
-        _(
-            "Pupils with at least one guardian whose account is activated: <b>{percent}</b> "
-            "({covered} of {pupils})"
-        ).format(
-            percent=format_percentage(content.pupils_with_activated_guardian_percent / 100),
-            covered=format_number(total.pupils_with_activated_guardian),
-            pupils=format_number(total.pupils),
-        )
-    )
-    return lines
+    return lights_and_percentages(content.total)
 
 
 def _changes(content: DigestContent, tz: ZoneInfo) -> list[str]:

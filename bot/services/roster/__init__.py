@@ -56,6 +56,8 @@ from bot.services.roster.scopes import (
 )
 from bot.services.roster.states import (
     STATE_LIGHTS,
+    StateCounts,
+    lights_and_percentages,
     state_label,
 )
 from bot.services.roster.statistics import (
@@ -100,6 +102,7 @@ __all__ = [
     "RosterFileError",
     "Scope",
     "ScopeKind",
+    "StateCounts",
     "StatusReport",
     "UnknownClassError",
     "category_name",
@@ -112,6 +115,7 @@ __all__ = [
     "import_uploads",
     "known_classes",
     "known_levels",
+    "lights_and_percentages",
     "list_guardians",
     "mask_email",
     "normalise_email",
