@@ -166,13 +166,19 @@ def _views(session: Session, requests: Sequence[HelpRequest]) -> list[RequestVie
         ).scalars()
     }
     views: list[RequestView] = []
+    # One read of the records per school, not per request.
+    wanted: dict[int, set[int]] = {}
     for request in requests:
-        wanted = [request.guardian_id] if request.guardian_id else []
-        records = record_summaries(
-            session,
-            school_id=request.school_id,
-            guardian_ids=[*wanted, *request.candidate_guardian_ids],
-        )
+        guardians = wanted.setdefault(request.school_id, set())
+        guardians.update(request.candidate_guardian_ids)
+        if request.guardian_id:
+            guardians.add(request.guardian_id)
+    by_school = {
+        school_id: record_summaries(session, school_id=school_id, guardian_ids=sorted(guardians))
+        for school_id, guardians in wanted.items()
+    }
+    for request in requests:
+        records = by_school[request.school_id]
         assert request.id is not None
         views.append(
             RequestView(
