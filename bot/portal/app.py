@@ -28,7 +28,7 @@ from bot.i18n import DEFAULT_LANGUAGE, SOURCE_LANGUAGE, SUPPORTED_LANGUAGES, _, 
 from bot.portal import account, activation, links, login, phone, recovery, security
 from bot.portal.guards import CsrfRefused
 from bot.portal.pages import STATIC_DIR, Portal, make_environment, portal_of, render
-from bot.services.portal import database_is_reachable, record_csrf_refusal
+from bot.services.portal import FORGOT_PASSWORD_PATH, database_is_reachable, record_csrf_refusal
 from models import utcnow
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,8 @@ def _routes() -> list[BaseRoute]:
         Route(account.ACCOUNT_PATH, account.account_page, methods=get),
         Route("/compte/mot-de-passe", account.change_password_form, methods=post),
         Route("/compte/adresse", account.change_email_form, methods=post),
-        Route(recovery.FORGOT_PASSWORD_PATH, recovery.forgot_password_page, methods=get),
-        Route(recovery.FORGOT_PASSWORD_PATH, recovery.send_reset_link, methods=post),
+        Route(FORGOT_PASSWORD_PATH, recovery.forgot_password_page, methods=get),
+        Route(FORGOT_PASSWORD_PATH, recovery.send_reset_link, methods=post),
         Route("/reinitialiser/{token}", recovery.reset_page, methods=get),
         Route("/reinitialiser/{token}", recovery.reset_password, methods=post),
         Route(recovery.FORGOT_IDENTIFIER_PATH, recovery.forgot_identifier_page, methods=get),

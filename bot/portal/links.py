@@ -12,6 +12,7 @@ from bot.portal import security
 from bot.portal.guards import posted_form
 from bot.portal.pages import portal_of, render, retry_text
 from bot.services.portal import (
+    FORGOT_PASSWORD_PATH,
     LinkStatus,
     LinkView,
     PortalTokenPurpose,
@@ -41,7 +42,7 @@ def bad_link_page(
     login = {"url": "/connexion", "text": _("Log in")}
     if ask_again is None:
         ask_again = (
-            {"url": "/mot-de-passe-oublie", "text": _("Ask for a new link")}
+            {"url": FORGOT_PASSWORD_PATH, "text": _("Ask for a new link")}
             if reset
             else {"url": "/connexion", "text": _("Log in to get a new link")}
         )

@@ -30,7 +30,6 @@ from bot.services.portal import (
     send_identifier_reminder,
 )
 
-FORGOT_PASSWORD_PATH = "/mot-de-passe-oublie"
 FORGOT_IDENTIFIER_PATH = "/identifiant-oublie"
 
 

@@ -24,6 +24,7 @@ from bot.services.family import (
     send_new_provisional_password,
 )
 from bot.services.helpdesk import HelpTopic
+from bot.services.portal import forgotten_password_url
 from bot.services.roster import STATE_LIGHTS, state_label
 from handlers.family_phone import phone_offer
 from handlers.helpdesk.filing import begin_filing
@@ -47,7 +48,7 @@ ACTIVE = re.compile(rf"^{FAMILY_PREFIX}active:([yn])$")
 
 
 def _forgotten_password_url(context: BotContext) -> str:
-    return f"{context.settings.portal_url.rstrip('/')}/mot-de-passe-oublie"
+    return forgotten_password_url(context.settings.portal_url)
 
 
 def _account_title(account: FamilyAccount) -> str:

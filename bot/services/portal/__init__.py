@@ -33,6 +33,8 @@ from bot.services.portal.phone import (
     phone_activation_page,
 )
 from bot.services.portal.recovery import (
+    FORGOT_PASSWORD_PATH,
+    forgotten_password_url,
     request_password_reset,
     reset_password_with_link,
     send_identifier_reminder,
@@ -41,6 +43,7 @@ from bot.services.portal.sessions import PortalAccount, current_account
 from models import PortalTokenPurpose
 
 __all__ = [
+    "FORGOT_PASSWORD_PATH",
     "PHONE_ACTIVATION_VALIDITY",
     "ActivationForm",
     "FormResult",
@@ -63,6 +66,7 @@ __all__ = [
     "finish_activation",
     "finish_phone_activation",
     "follow_confirmation_link",
+    "forgotten_password_url",
     "inspect_link",
     "issue_phone_activation_link",
     "log_in",

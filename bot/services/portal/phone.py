@@ -28,13 +28,13 @@ from bot.services.portal.links import (
     issue_link,
     revoke_links,
 )
+from bot.services.portal.recovery import forgotten_password_url
 from bot.services.portal.throttling import LINKS_PER_CLIENT, retry_time
 from models import Account, AccountState, PortalToken, PortalTokenPurpose
 
 PHONE_ACTIVATION_VALIDITY = LINK_VALIDITY[PortalTokenPurpose.PHONE_ACTIVATION]
-# Paths of the portal: the phone activation form, and « mot de passe oublié ».
+# The portal's path of the phone activation form.
 PHONE_ACTIVATION_PATH = "/telephone/"
-FORGOTTEN_PASSWORD_PATH = "/mot-de-passe-oublie"
 _PURPOSES = (PortalTokenPurpose.PHONE_ACTIVATION,)
 
 
@@ -57,7 +57,7 @@ def issue_phone_activation_link(
     none when the account is activated (« mot de passe oublié » then) or deactivated."""
     now = aware(now)
     base = portal_url.rstrip("/")
-    forgotten = f"{base}{FORGOTTEN_PASSWORD_PATH}"
+    forgotten = forgotten_password_url(portal_url)
     account = session.exec(select(Account).where(col(Account.guardian_id) == guardian_id)).first()
     if account is None or account.deactivated_at is not None:
         reason = "no_account" if account is None else "deactivated"

@@ -59,6 +59,11 @@ LOGIN_PATH = "/connexion"
 FORGOT_PASSWORD_PATH = "/mot-de-passe-oublie"
 
 
+def forgotten_password_url(portal_url: str) -> str:
+    """The portal's « mot de passe oublié » page, where an activated family gets a new one."""
+    return f"{portal_url.rstrip('/')}{FORGOT_PASSWORD_PATH}"
+
+
 def request_password_reset(
     session: Session,
     *,
@@ -235,7 +240,7 @@ def send_identifier_reminder(
             for account, guardian in found
         ],
         login_url=f"{portal_url.rstrip('/')}{LOGIN_PATH}",
-        forgot_password_url=f"{portal_url.rstrip('/')}{FORGOT_PASSWORD_PATH}",
+        forgot_password_url=forgotten_password_url(portal_url),
         mail_from=mail_from,
         language=language,
         now=now,
