@@ -524,3 +524,61 @@ class FamilyReminder(SQLModel, table=True):
     # « email » (through the outbox), « paper » is never automatic; « chat » when the linked
     # chat got a message too.
     channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class InspectorInvitation(SQLModel, table=True):
+    """A single-use, expiring invitation for the inspector (IEN) of a list of schools; only the
+    SHA-256 of its code is kept, as for directors' invitations."""
+
+    __tablename__ = "inspector_invitation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    # The schools the inspector will see (ids; a school deleted meanwhile is skipped).
+    school_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class InspectorSchool(SQLModel, table=True):
+    """A school an inspector sees, read-only: the Telegram user and the school."""
+
+    __tablename__ = "inspector_school"
+    __table_args__ = (UniqueConstraint("telegram_user_id", "school_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_user_id: int = Field(sa_type=BigInteger, index=True)
+    school_id: int = Field(foreign_key="school.id", index=True)
+    display_name: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DistrictDigestRun(SQLModel, table=True):
+    """One weekly district digest of an inspector, due at a moment: claimed once (the unique
+    key), like a school's `DigestRun`."""
+
+    __tablename__ = "district_digest_run"
+    __table_args__ = (UniqueConstraint("telegram_user_id", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_user_id: int = Field(sa_type=BigInteger, index=True)
+    due_at: datetime
+    claimed_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    late: bool = False
+    # Activated accounts per school when it was sent, for « +14 activated since last week ».
+    snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class BlockedChat(SQLModel, table=True):
+    """A chat that refused the bot's messages (403: the user blocked the bot, or the chat is
+    gone): broadcasts skip it until the user writes to the bot again."""
+
+    __tablename__ = "blocked_chat"
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    blocked_at: datetime = Field(default_factory=utcnow)
+    # Telegram's words (« Forbidden: bot was blocked by the user »), for the operator.
+    reason: str | None = None
