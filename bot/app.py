@@ -17,8 +17,10 @@ from bot.db import make_engine, upgrade_schema
 from bot.jobs import (
     OutboxSender,
     RunningSender,
+    forget_unblocked,
     setup_deletions,
     setup_digests,
+    setup_district_digests,
     setup_reminders,
     start_sender,
 )
@@ -62,6 +64,8 @@ def build_application(settings: Settings, engine: Engine) -> EduConnectApplicati
     assert isinstance(application, EduConnectApplication)
     application.settings = settings
     application.db = ServiceRunner(engine)
+    # Group -2 first: a user who blocked the bot and writes again gets broadcasts again.
+    application.add_handler(TypeHandler(Update, forget_unblocked), group=-2)
     # Group -1 runs before every handler: it sets the language of this update.
     application.add_handler(TypeHandler(Update, handlers.set_update_language), group=-1)
     handlers.register(application)
@@ -69,6 +73,8 @@ def build_application(settings: Settings, engine: Engine) -> EduConnectApplicati
     setup_deletions(application)
     # The directors' digests (weekly, daily before LSU day, the final check), from the schools.
     setup_digests(application)
+    # The inspectors' weekly district digests (Monday 08:00).
+    setup_district_digests(application)
     # The hourly automatic reminders to families (schools that turned them on, /digest).
     setup_reminders(application)
     application.add_error_handler(handlers.on_error)

@@ -14,7 +14,7 @@ from telegram.ext import ConversationHandler
 
 from bot.context import BotContext
 from bot.i18n import _
-from bot.services.schools import directed_schools
+from bot.services.schools import directed_schools, inspected_schools
 
 # user_data key of the school a director of several schools is working on.
 CURRENT_SCHOOL_KEY = "school_id"
@@ -37,6 +37,13 @@ class SchoolRef:
 async def director_schools(context: BotContext, telegram_user_id: int) -> list[SchoolRef]:
     """The schools this Telegram user directs, by name (empty for a family)."""
     schools = await context.db.run(directed_schools, telegram_user_id=telegram_user_id)
+    return [SchoolRef(id=s.id, uai=s.uai, name=s.name) for s in schools]
+
+
+async def inspector_schools_of(context: BotContext, telegram_user_id: int) -> list[SchoolRef]:
+    """The schools this Telegram user sees as an inspector (read-only), by name; looked up
+    afresh on every update, so a removed inspector loses access at once."""
+    schools = await context.db.run(inspected_schools, telegram_user_id=telegram_user_id)
     return [SchoolRef(id=s.id, uai=s.uai, name=s.name) for s in schools]
 
 

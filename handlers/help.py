@@ -12,10 +12,10 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CommandHandler, ConversationHandler, MessageHandler, filters
 
 from bot.context import BotContext
-from bot.i18n import N_, _
+from bot.i18n import N_, _, ngettext
 from bot.services.family import Intent, detect_intent
 from bot.services.schools import enrolled_pupil_count
-from handlers.access import SchoolRef, chosen_school, director_schools
+from handlers.access import SchoolRef, chosen_school, director_schools, inspector_schools_of
 from handlers.keyboards import help_path_button
 
 # One line per command, in menu order: what it does and how to call it.
@@ -122,6 +122,30 @@ def _family_help(portal_url: str) -> str:
     return "\n".join(lines)
 
 
+def _inspector_help(schools: list[SchoolRef]) -> str:
+    lines = [
+        ngettext(
+            "<b>Help for inspectors</b> — you follow {count} school, read-only.",
+            "<b>Help for inspectors</b> — you follow {count} schools, read-only.",
+            len(schools),
+        ).format(count=len(schools)),
+        "",
+        _(
+            "/etat — every school of your district: its lights, the share of guardian accounts "
+            "activated and of pupils with an activated guardian, its LSU date and open help "
+            "requests, furthest behind first, with a chart. Tap a school for its classes."
+        ),
+        _("/etat <code>UAI</code> — one school's classes and what is left to do there."),
+        "",
+        _(
+            "Every Monday at 8:00 I send you the district digest: the week's progress and the "
+            "schools that need attention. You see figures only: sending, letters and exports "
+            "stay with each school's director."
+        ),
+    ]
+    return "\n".join(lines)
+
+
 async def show_help(update: Update, context: BotContext) -> None:
     """Show the director's commands, or the families' help."""
     user, message = update.effective_user, update.effective_message
@@ -130,6 +154,10 @@ async def show_help(update: Update, context: BotContext) -> None:
     schools = await director_schools(context, user.id)
     school = chosen_school(schools, context)
     if school is None:
+        inspected = await inspector_schools_of(context, user.id)
+        if inspected:
+            await message.reply_text(_inspector_help(inspected))
+            return
         await message.reply_text(_family_help(context.settings.portal_url))
         return
     pupils = await context.db.run(enrolled_pupil_count, school_id=school.id)

@@ -1,5 +1,6 @@
 """Command menus (setMyCommands): families see the family menu everywhere by default; each
-director's private chat gets the director menu. Both in French (the default) and English.
+director's private chat gets the director menu, each inspector's the inspector menu. Both in
+French (the default) and English.
 
 Only commands that exist are listed: a later feature adds its command here when it lands.
 """
@@ -14,7 +15,7 @@ from telegram.ext import Application
 
 from bot.context import EduConnectApplication
 from bot.i18n import N_, _, use_language
-from bot.services.schools import director_telegram_ids
+from bot.services.schools import director_telegram_ids, inspector_schools
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,11 @@ DIRECTOR_COMMANDS: tuple[tuple[str, str], ...] = (
     ("ecole", N_("Choose the school you are working on")),
     ("aide", N_("Help: what I can do for you")),
     ("annuler", N_("Cancel the operation in progress")),
+)
+
+INSPECTOR_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("etat", N_("The schools of your district at a glance")),
+    ("aide", N_("Help: what I can do for you")),
 )
 
 FAMILY_COMMANDS: tuple[tuple[str, str], ...] = (
@@ -82,6 +88,16 @@ async def set_director_menu(bot: Bot, chat_id: int) -> bool:
     return True
 
 
+async def set_inspector_menu(bot: Bot, chat_id: int) -> bool:
+    """Give an inspector's private chat the inspector menu; False if Telegram refused."""
+    try:
+        await _set_menu(bot, INSPECTOR_COMMANDS, BotCommandScopeChat(chat_id))
+    except TelegramError as error:
+        log.warning("could not set an inspector's command menu (%s)", type(error).__name__)
+        return False
+    return True
+
+
 async def install(application: Application) -> None:
     """Set the family menu, then the menu of every known director's chat.
 
@@ -99,4 +115,14 @@ async def install(application: Application) -> None:
     for chat_id in director_ids:
         if not await set_director_menu(application.bot, chat_id):
             refused += 1
-    log.info("command menus installed for %d directors (%d refused)", len(director_ids), refused)
+    # Someone who directs a school keeps the director menu (its /etat reaches the district).
+    inspectors = set(await application.db.run(inspector_schools)) - set(director_ids)
+    for chat_id in sorted(inspectors):
+        if not await set_inspector_menu(application.bot, chat_id):
+            refused += 1
+    log.info(
+        "command menus installed for %d directors and %d inspectors (%d refused)",
+        len(director_ids),
+        len(inspectors),
+        refused,
+    )

@@ -1,9 +1,9 @@
 """/start: welcome, and redeem the code a deep link or a letter carries (`/start <code>`).
 
-A code is tried as each kind of code in turn (`CODE_REDEEMERS`): a director invitation, then
-the family-link code printed on a letter (which links the family's chat to its guardian). Failed
-attempts are counted per user in `user_data` (persisted, so a restart does not reset them) and
-throttled.
+A code is tried as each kind of code in turn (`CODE_REDEEMERS`): a director invitation, an
+inspector invitation, then the family-link code printed on a letter (which links the family's
+chat to its guardian). Failed attempts are counted per user in `user_data` (persisted, so a
+restart does not reset them) and throttled.
 """
 
 from __future__ import annotations
@@ -25,13 +25,20 @@ from bot.services.schools import (
     InvitationExpiredError,
     UnknownInvitationError,
     redeem_director_invitation,
+    redeem_inspector_invitation,
     school_by_uai,
 )
-from handlers.access import SchoolRef, chosen_school, director_schools, set_current_school
+from handlers.access import (
+    SchoolRef,
+    chosen_school,
+    director_schools,
+    inspector_schools_of,
+    set_current_school,
+)
 from handlers.family import family_language, family_linked, family_next_step
 from handlers.family_phone import phone_offer
 from handlers.helpdesk.filing import SCHOOL_HINT_KEY
-from handlers.menus import set_director_menu
+from handlers.menus import set_director_menu, set_inspector_menu
 
 # At most this many failed codes per user within the window; then wait until the oldest ages out.
 MAX_FAILED_CODES = 5
@@ -152,6 +159,54 @@ async def redeem_invitation_code(update: Update, context: BotContext, code: str)
     return CodeOutcome.ACCEPTED
 
 
+# --- inspector invitations -----------------------------------------------------------------
+
+
+def _welcome_inspector(schools: list[SchoolRef]) -> str:
+    names = ", ".join(school.title for school in schools[:5])
+    if len(schools) > 5:
+        names = _("{names} and {count} more").format(names=names, count=len(schools) - 5)
+    return "\n".join(
+        [
+            ngettext(
+                "Welcome! You now follow {count} school of your district, read-only: {names}.",
+                "Welcome! You now follow {count} schools of your district, read-only: {names}.",
+                len(schools),
+            ).format(count=len(schools), names=names),
+            "",
+            _(
+                "/etat shows every school at a glance, furthest behind first, with a chart; "
+                "<code>/etat UAI</code> shows one school's classes. Every Monday at 8:00 I send "
+                "you the week's district digest. You see figures only, never a family's name."
+            ),
+        ]
+    )
+
+
+async def redeem_inspector_code(update: Update, context: BotContext, code: str) -> CodeOutcome:
+    """Let the user follow the schools of an inspector invitation, if `code` is one."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return CodeOutcome.NOT_MINE
+    try:
+        await context.db.run(
+            redeem_inspector_invitation,
+            code=code,
+            telegram_user_id=user.id,
+            display_name=user.full_name,
+        )
+    except UnknownInvitationError:
+        return CodeOutcome.NOT_MINE
+    except (InvitationAlreadyUsedError, InvitationExpiredError) as error:
+        await message.reply_text(_invitation_refusal(error))
+        return CodeOutcome.REFUSED
+    schools = await inspector_schools_of(context, user.id)
+    await message.reply_text(_welcome_inspector(schools))
+    if not await director_schools(context, user.id):
+        await set_inspector_menu(context.bot, message.chat.id)
+    return CodeOutcome.ACCEPTED
+
+
 # --- family-link codes (the bot QR code of a letter) ----------------------------------------
 
 
@@ -198,7 +253,11 @@ async def redeem_family_code(update: Update, context: BotContext, code: str) -> 
 
 # The kinds of code `/start <code>` accepts, tried in order. A redeemer answers NOT_MINE for a
 # code it does not know, so the next kind gets its chance.
-CODE_REDEEMERS: list[CodeRedeemer] = [redeem_invitation_code, redeem_family_code]
+CODE_REDEEMERS: list[CodeRedeemer] = [
+    redeem_invitation_code,
+    redeem_inspector_code,
+    redeem_family_code,
+]
 
 
 async def redeem_start_code(update: Update, context: BotContext, code: str) -> None:
@@ -301,6 +360,11 @@ async def start(update: Update, context: BotContext) -> None:
     schools = await director_schools(context, user.id)
     school = chosen_school(schools, context)
     if school is None:
+        inspected = await inspector_schools_of(context, user.id)
+        if inspected:
+            await message.reply_text(_welcome_inspector(inspected))
+            await set_inspector_menu(context.bot, message.chat.id)
+            return
         if await context.db.run(linked_guardians, telegram_user_id=user.id):
             # Already linked: nothing to prove again.
             await message.reply_text(_welcome_family(user.first_name))

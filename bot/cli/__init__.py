@@ -21,7 +21,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from bot.cli import letters, process, roster, schools, sending
+from bot.cli import inspectors, letters, process, roster, schools, sending
 from bot.cli.options import PROG_NAME
 from bot.cli.output import fail
 from bot.config import get_settings
@@ -41,6 +41,7 @@ app = typer.Typer(
 )
 # `--help` lists the commands in this order, then the groups (school, director, db).
 schools.register(app)
+inspectors.register(app)
 roster.register(app)
 sending.register(app)
 letters.register(app)

@@ -15,11 +15,10 @@ from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from telegram import Bot
-from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application
 
 from bot.context import BotContext, educonnect
+from bot.jobs.broadcast import Delivery, deliver
 from bot.jobs.digest_message import DigestMessage, compose_digest
 from bot.services.digests import digest_content, digest_snapshot
 from bot.services.errors import ServiceError
@@ -91,9 +90,15 @@ async def _compose(
     return message, digest_snapshot(content)
 
 
-async def _deliver(bot: Bot, chat_id: int, message: DigestMessage) -> bool:
-    """Send the text, the chart and the document to one director; False if it failed."""
-    try:
+async def _deliver(
+    application: Application[Any, Any, Any, Any, Any, Any], chat_id: int, message: DigestMessage
+) -> bool:
+    """Send the text, the chart and the document to one director; False if it did not go (a
+    director who blocked the bot is skipped for the whole digest, and recorded at the first
+    403; the others still get it)."""
+    bot = application.bot
+
+    async def send() -> None:
         await bot.send_message(chat_id, message.text)
         if message.chart_png is not None:
             # Named, so that it saves as a picture rather than « application.octet-stream ».
@@ -101,14 +106,8 @@ async def _deliver(bot: Bot, chat_id: int, message: DigestMessage) -> bool:
         if message.document is not None:
             filename, data = message.document
             await bot.send_document(chat_id, data, filename=filename)
-    except Forbidden:
-        # The director blocked the bot: the others still get it, and nothing is retried.
-        log.warning("a director blocked the bot: digest not delivered")
-        return False
-    except TelegramError as error:
-        log.warning("a digest could not be delivered (%s)", type(error).__name__)
-        return False
-    return True
+
+    return await deliver(application, chat_id, send) is Delivery.DELIVERED
 
 
 async def _send(
@@ -132,7 +131,7 @@ async def _send(
         return 0
     delivered = 0
     for chat_id in chat_ids:
-        delivered += await _deliver(application.bot, chat_id, message)
+        delivered += await _deliver(application, chat_id, message)
     await app.db.run(mark_digest_sent, run_id=run_id, snapshot=snapshot, sent_at=utcnow())
     return delivered
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import html
 import logging
 from datetime import datetime
+from functools import partial
 
-from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application
 
 from bot.context import BotContext, educonnect
 from bot.i18n import _, negotiate_language, use_language
+from bot.jobs.broadcast import Delivery, deliver
 from bot.services.reminders import (
     RemindedGuardian,
     ReminderBatch,
@@ -67,22 +68,16 @@ def _language(application: Application, chat_id: int, guardian: RemindedGuardian
 
 async def _message_chats(application: Application, batch: ReminderBatch) -> list[int]:
     """Write to the linked chats of the guardians reminded; the reminders that reached one.
-    A chat that blocked the bot is skipped (the e-mail went anyway)."""
+    A chat that blocked the bot is recorded and skipped from then on (the e-mail went anyway)."""
     portal_url = educonnect(application).settings.portal_url
     reached: list[int] = []
     for guardian in batch.reminded:
         for chat_id in guardian.chat_ids:
             with use_language(_language(application, chat_id, guardian)):
                 text = chat_text(batch.school_name, guardian, portal_url)
-            try:
-                await application.bot.send_message(chat_id, text)
-            except Forbidden:
-                log.info("a family chat blocked the bot: reminder by e-mail only")
-                continue
-            except TelegramError as error:
-                log.warning("could not write a reminder in a family chat (%s)", error)
-                continue
-            reached.append(guardian.reminder_id)
+            send = partial(application.bot.send_message, chat_id, text)
+            if await deliver(application, chat_id, send) is Delivery.DELIVERED:
+                reached.append(guardian.reminder_id)
     return reached
 
 

@@ -5,22 +5,22 @@ standard action calls once it has succeeded (the guardian card's buttons, a repl
 from __future__ import annotations
 
 import html
-import logging
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
-from telegram import Bot, Update
+from telegram import Update
 from telegram.error import TelegramError
+from telegram.ext import Application
 
 from bot.context import BotContext
 from bot.i18n import _, use_language
+from bot.jobs import Delivery, deliver
 from bot.services import helpdesk
 from bot.services.helpdesk import FamilyNotice, HelpAction, HelpDeskError
 from handlers.access import SchoolRef
 from handlers.helpdesk.buttons import request_keyboard
 from handlers.helpdesk.texts import family_notice_text, request_card
-
-log = logging.getLogger(__name__)
 
 
 def director_actor(update: Update) -> str:
@@ -29,14 +29,11 @@ def director_actor(update: Update) -> str:
     return f"telegram:{user.id}" if user else "telegram:unknown"
 
 
-async def _send(bot: Bot, chat_id: int, text: str, **kwargs: Any) -> bool:
-    try:
-        await bot.send_message(chat_id, text, **kwargs)
-    except TelegramError as error:
-        # A director or a family who blocked the bot: the request stays in /demandes.
-        log.warning("could not deliver a help-desk message (%s)", type(error).__name__)
-        return False
-    return True
+async def _send(application: Application, chat_id: int, text: str, **kwargs: Any) -> bool:
+    """Send one help-desk message; False if it did not go. A director or a family who blocked
+    the bot is recorded and skipped until they write again: the request stays in /demandes."""
+    send = partial(application.bot.send_message, chat_id, text, **kwargs)
+    return await deliver(application, chat_id, send) is Delivery.DELIVERED
 
 
 async def notify_directors(
@@ -56,16 +53,16 @@ async def notify_directors(
         with use_language("fr"):
             text = f"{_(headline)}\n\n{request_card(view, context.settings.tz)}"
             keyboard = request_keyboard(view)
-        if await _send(context.bot, chat_id, text, reply_markup=keyboard):
+        if await _send(context.application, chat_id, text, reply_markup=keyboard):
             sent += 1
     return sent
 
 
-async def notify_family(bot: Bot, notice: FamilyNotice) -> bool:
+async def notify_family(application: Application, notice: FamilyNotice) -> bool:
     """Tell the family, in its language, what the school did about its request."""
     with use_language(notice.language):
         text = family_notice_text(notice)
-    return await _send(bot, notice.telegram_user_id, text)
+    return await _send(application, notice.telegram_user_id, text)
 
 
 async def _refusal(update: Update, error: HelpDeskError, *, done: bool) -> None:
@@ -110,7 +107,7 @@ async def record_answer(
     except HelpDeskError as error:
         await _refusal(update, error, done=action is not HelpAction.CLOSED)
         return None
-    delivered = await notify_family(context.bot, notice)
+    delivered = await notify_family(context.application, notice)
     if update.effective_message is not None:
         if delivered:
             done = _("Recorded on request {reference}; the family has been told.")

@@ -53,6 +53,7 @@ class _Fault:
     retry_after: int | None
     remaining: int
     delay: float
+    chat_id: int | None = None
 
 
 class BotApiServer(MessageMethods, BotMethods):
@@ -231,11 +232,16 @@ class BotApiServer(MessageMethods, BotMethods):
         times: int = 1,
         description: str | None = None,
         delay: float = 0.0,
+        chat_id: int | None = None,
     ) -> None:
-        """Make the next ``times`` calls to ``method`` fail with ``status``.
+        """Make the next ``times`` calls to ``method`` fail with ``status`` (a testing facility:
+        the real Telegram decides its faults itself).
 
         A 429 carries ``parameters.retry_after``; ``delay`` holds the answer back first, which
-        is how a slow or hanging server is imitated. Faults queue up in order.
+        is how a slow or hanging server is imitated. With ``chat_id``, only the calls addressed
+        to that chat fail (« the next 2 sendMessage to Claire get a 429 »); the others go
+        through. Faults queue up in order. A user who blocked the bot for good is
+        :meth:`SandboxUser.block`, not a fault.
         """
         default = {
             400: "Bad Request",
@@ -254,6 +260,7 @@ class BotApiServer(MessageMethods, BotMethods):
             retry_after=retry_after if status == 429 else None,
             remaining=times,
             delay=delay,
+            chat_id=chat_id,
         )
         self._faults.setdefault(method.lower(), deque()).append(fault)
 
@@ -287,7 +294,7 @@ class BotApiServer(MessageMethods, BotMethods):
         changed.set()
 
         try:
-            fault = self._take_fault(method)
+            fault = self._take_fault(method, (params.str_opt("chat_id") or "").strip('"'))
             if fault is not None:
                 if fault.delay:
                     await asyncio.sleep(fault.delay)
@@ -314,14 +321,18 @@ class BotApiServer(MessageMethods, BotMethods):
             return bad_request(f"method {method} is not emulated by the sandbox Bot API server")
         return ApiError(404, "Not Found")
 
-    def _take_fault(self, method: str) -> _Fault | None:
+    def _take_fault(self, method: str, chat_id: str) -> _Fault | None:
+        """The first fault queued for this call (its method, and its chat if the fault names
+        one), counted down; None when the call goes through."""
         queue = self._faults.get(method.lower())
-        if not queue:
+        fault = next(
+            (f for f in queue or () if f.chat_id is None or str(f.chat_id) == chat_id), None
+        )
+        if queue is None or fault is None:
             return None
-        fault = queue[0]
         fault.remaining -= 1
         if fault.remaining <= 0:
-            queue.popleft()
+            queue.remove(fault)
         return fault
 
     async def _handle_file(self, request: Request) -> Response:

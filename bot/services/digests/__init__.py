@@ -1,6 +1,7 @@
 """The digests a school's directors get before LSU day: what one says (`content`: the lights,
 both percentages, the change since the previous one, the classes furthest behind, the next
-actions, who was reminded, the final check's list) and its chart (`chart`, a PNG).
+actions, who was reminded, the final check's list) and its chart (`chart`, a PNG); and the
+inspector's district view (`district`: one line and one bar per school).
 
 Scheduling them and sending them is `bot.services.scheduling` and `bot.jobs.digests`; the text
 is written by `bot.jobs.digest_message`. Nothing here speaks Telegram.
@@ -13,6 +14,7 @@ from bot.services.digests.chart import (
     ChartData,
     ChartSeries,
     chart_data,
+    render_bars,
     render_chart,
 )
 from bot.services.digests.content import (
@@ -28,6 +30,14 @@ from bot.services.digests.content import (
     digest_contents,
     digest_snapshot,
 )
+from bot.services.digests.district import (
+    DistrictOverview,
+    SchoolLine,
+    district_chart_data,
+    district_overview,
+    district_snapshot,
+    previous_district_digest,
+)
 
 __all__ = [
     "BEHIND_CLASSES",
@@ -39,11 +49,18 @@ __all__ = [
     "ChartSeries",
     "ClassProgress",
     "DigestContent",
+    "DistrictOverview",
     "NextAction",
+    "SchoolLine",
     "SchoolNotFoundError",
     "chart_data",
     "digest_content",
     "digest_contents",
     "digest_snapshot",
+    "district_chart_data",
+    "district_overview",
+    "district_snapshot",
+    "previous_district_digest",
+    "render_bars",
     "render_chart",
 ]

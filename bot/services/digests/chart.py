@@ -46,7 +46,8 @@ class ChartSeries:
 @dataclass(frozen=True)
 class ChartData:
     """What the chart draws: one bar per class, in school order (the whole school when it
-    has no class), stacked by state, with the share of activated accounts at its end."""
+    has no class) — or per school of a district — stacked by state, with the share of
+    activated accounts at its end."""
 
     labels: tuple[str, ...]
     series: tuple[ChartSeries, ...]
@@ -77,16 +78,22 @@ def _short(label: str) -> str:
 
 
 def render_chart(content: DigestContent, *, title: str) -> bytes:
-    """The chart as a PNG; `title` says the school and the LSU date, in the reader's language.
-    A school with 30 classes stays readable: the image grows with the number of bars."""
-    data = chart_data(content)
+    """The digest's chart as a PNG; `title` says the school and the LSU date, in the reader's
+    language. A school with 30 classes stays readable: the image grows with the number of
+    bars."""
+    return render_bars(chart_data(content), title=title)
+
+
+def render_bars(data: ChartData, *, title: str) -> bytes:
+    """`data` drawn as horizontal bars stacked by state, first bar at the top, as a PNG (a
+    school's classes, or a district's schools)."""
     count = len(data.labels)
     figure = Figure(
         figsize=(_WIDTH, _FRAME_HEIGHT + _BAR_HEIGHT * count), dpi=_DPI, layout="constrained"
     )
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    # First class at the top, as in /etat.
+    # First bar at the top, as in /etat.
     positions = [count - 1 - index for index in range(count)]
     left = [0] * count
     for series in data.series:

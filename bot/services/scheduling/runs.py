@@ -40,7 +40,8 @@ class DueDigest:
     director_ids: tuple[int, ...]
 
 
-def _aware(moment: datetime | None) -> datetime:
+def aware(moment: datetime | None) -> datetime:
+    """`moment` in UTC (now when None); naive datetimes are refused."""
     if moment is None:
         return utcnow()
     if moment.tzinfo is None:
@@ -84,7 +85,7 @@ def _schedule_changes(session: Session) -> dict[int, datetime]:
         .where(col(AuditEvent.action).in_(SCHEDULE_RESETS), col(AuditEvent.school_id).is_not(None))
         .group_by(col(AuditEvent.school_id))
     )
-    return {school_id: _aware(at) for school_id, at in rows if school_id is not None}
+    return {school_id: aware(at) for school_id, at in rows if school_id is not None}
 
 
 def _claimed(session: Session, since: datetime) -> set[tuple[int, DigestKind, datetime]]:
@@ -93,7 +94,7 @@ def _claimed(session: Session, since: datetime) -> set[tuple[int, DigestKind, da
             col(DigestRun.due_at) >= since
         )
     )
-    return {(school_id, DigestKind(kind), _aware(due_at)) for school_id, kind, due_at in rows}
+    return {(school_id, DigestKind(kind), aware(due_at)) for school_id, kind, due_at in rows}
 
 
 def due_digests(
@@ -102,7 +103,7 @@ def due_digests(
     """Every digest owed now and not claimed yet: for each school, its latest due moment
     (a newer one replaces an older one missed: never two at once), late when its time is
     more than `LATE_AFTER` ago. Paused schools and schools without directors owe nothing."""
-    now = _aware(now)
+    now = aware(now)
     zone = tz or get_settings().tz
     changes = _schedule_changes(session)
     claimed = _claimed(session, now - timedelta(days=9))
@@ -112,9 +113,7 @@ def due_digests(
         moment = latest_moment(_schedule(school), now=now, tz=zone)
         if moment is None:
             continue
-        owed_since = max(
-            _aware(school.created_at), changes.get(school.id, _aware(school.created_at))
-        )
+        owed_since = max(aware(school.created_at), changes.get(school.id, aware(school.created_at)))
         if moment.due_at < owed_since or (school.id, moment.kind, moment.due_at) in claimed:
             continue
         due.append(
@@ -133,7 +132,7 @@ def next_digest_at(
     session: Session, *, now: datetime | None = None, tz: ZoneInfo | None = None
 ) -> datetime | None:
     """When the next digest of any school is due (None: no school has any), to wake up then."""
-    now = _aware(now)
+    now = aware(now)
     zone = tz or get_settings().tz
     upcoming: list[DigestMoment] = []
     for school, _directors in _active_schools(session):
@@ -155,7 +154,7 @@ def claim_digest(
     """Claim the school's digest due at `due_at`: its run id, or None if it was claimed
     already (by this process before a restart, or by another one)."""
     run = DigestRun(
-        school_id=school_id, kind=kind, due_at=_aware(due_at), claimed_at=_aware(now), late=late
+        school_id=school_id, kind=kind, due_at=aware(due_at), claimed_at=aware(now), late=late
     )
     try:
         with session.begin_nested():
@@ -172,7 +171,7 @@ def mark_digest_sent(
     run = session.get(DigestRun, run_id)
     if run is None:
         raise ServiceError(f"no digest run {run_id}")
-    run.sent_at = _aware(sent_at)
+    run.sent_at = aware(sent_at)
     run.snapshot = snapshot
     session.add(run)
 

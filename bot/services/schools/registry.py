@@ -23,9 +23,9 @@ from models import Director, Invitation, School, utcnow
 # registry, but test and sample data rarely honour it, so only the shape is checked.
 _UAI = re.compile(r"^[0-9]{7}[A-Z]$")
 # Telegram's /start payload allows [A-Za-z0-9_-], at most 64 characters.
-_CODE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+CODE_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 # 16 random bytes: 128 bits, 22 URL-safe characters.
-_CODE_BYTES = 16
+CODE_BYTES = 16
 DEFAULT_INVITATION_TTL = timedelta(days=7)
 
 
@@ -151,7 +151,7 @@ def create_invitation(
         raise UnknownSchoolError(_("This school does not exist."))
     created_at = now or utcnow()
     expires_at = created_at + ttl
-    code = secrets.token_urlsafe(_CODE_BYTES)
+    code = secrets.token_urlsafe(CODE_BYTES)
     invitation = Invitation(
         school_id=school_id,
         code_hash=hash_invitation_code(code),
@@ -185,7 +185,7 @@ def redeem_invitation(
     moment = now or utcnow()
     candidate = code.strip()
     invitation = None
-    if _CODE.fullmatch(candidate):
+    if CODE_SHAPE.fullmatch(candidate):
         invitation = session.execute(
             select(Invitation).where(col(Invitation.code_hash) == hash_invitation_code(candidate))
         ).scalar_one_or_none()
