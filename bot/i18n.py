@@ -39,6 +39,16 @@ SOURCE_LANGUAGE = "en"
 # French first: the reference. Families may also use the others (docs/PRODUCT.md).
 SUPPORTED_LANGUAGES = ("fr", "en", "ar", "pt", "es", "tr")
 RTL_LANGUAGES = frozenset({"ar"})
+# Each language named in its own words, whatever the language around it (a family looks for
+# its own language's name in a switch or a list).
+LANGUAGE_NAMES = {
+    "fr": "Français",
+    "en": "English",
+    "ar": "العربية",
+    "pt": "Português",
+    "es": "Español",
+    "tr": "Türkçe",
+}
 
 _current_language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
 
@@ -102,6 +112,12 @@ def negotiate_language(code: str | None) -> str:
         return DEFAULT_LANGUAGE
     base = code.replace("_", "-").split("-")[0].lower()
     return base if base in SUPPORTED_LANGUAGES else DEFAULT_LANGUAGE
+
+
+def language_name(language: str) -> str:
+    """The language's name in itself (« Français », « العربية », « Türkçe »): what a family
+    looks for in a list of languages."""
+    return LANGUAGE_NAMES.get(language, language)
 
 
 def current_language() -> str:

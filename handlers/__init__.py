@@ -27,7 +27,9 @@ from handlers import (
     export,
     family_phone,
     guardian_card_actions,
+    guardian_language,
     guardians,
+    language,
     roster,
     school,
     start,
@@ -35,6 +37,7 @@ from handlers import (
 )
 from handlers import help as help_
 from handlers.helpdesk import feature as helpdesk
+from handlers.language import chosen_language
 from handlers.menus import install as install_menus
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ _FEATURES = [
     distribution,
     # After distribution: a document password being typed must never be read as an address.
     guardian_card_actions,
+    guardian_language,
     helpdesk,
     school,
     classes,
@@ -56,6 +60,7 @@ _FEATURES = [
     district,
     digest,
     export,
+    language,
     help_,
 ]
 
@@ -82,12 +87,12 @@ def register(application: Application) -> None:
 
 
 async def set_update_language(update: object, context: BotContext) -> None:
-    """Use the user's chosen language, else their Telegram language, else French."""
-    chosen = context.user_data.get("language") if context.user_data is not None else None
+    """Use the user's chosen language (/langue), else the one the school set for their guardian,
+    else their Telegram language, else French."""
     telegram_code = None
     if isinstance(update, Update) and update.effective_user:
         telegram_code = update.effective_user.language_code
-    set_language(negotiate_language(chosen or telegram_code))
+    set_language(negotiate_language(chosen_language(context.user_data, telegram_code)))
 
 
 def _failure_summary(error: BaseException | None) -> str:

@@ -9,19 +9,23 @@ from zoneinfo import ZoneInfo
 from telegram import User
 
 from bot.context import BotContext
-from bot.i18n import _, current_language, format_date, negotiate_language
+from bot.i18n import _, format_date, negotiate_language
 from bot.services.accounts import LinkedGuardian
 from bot.services.family import FamilyAccount
 from bot.services.roster import STATE_LIGHTS, state_label
+from handlers.language import GUARDIAN_LANGUAGE_KEY, LANGUAGE_KEY
 from models import AccountState
 
 
 def family_language(context: BotContext, user: User, linked: LinkedGuardian | FamilyAccount) -> str:
-    """The language to answer a linked family in: the user's own choice or Telegram's language
-    first, else the one the school knows."""
-    chosen = (context.user_data or {}).get("language") or user.language_code
-    language = current_language() if chosen or not linked.language else linked.language
-    return negotiate_language(language)
+    """The language to answer a linked family in: the user's own choice first, else the one
+    the school knows for the guardian, else Telegram's. Remembers the school's for the next
+    updates (`handlers.set_update_language`)."""
+    data = context.user_data
+    if data is not None and linked.language:
+        data[GUARDIAN_LANGUAGE_KEY] = linked.language
+    chosen = (data or {}).get(LANGUAGE_KEY) or linked.language or user.language_code
+    return negotiate_language(chosen)
 
 
 def family_next_step(linked: LinkedGuardian | FamilyAccount, portal_url: str, tz: ZoneInfo) -> str:

@@ -14,7 +14,7 @@ import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import _
+from bot.i18n import _, language_name
 from bot.services.roster import GuardianCard, state_label
 from models import AccountState
 
@@ -24,6 +24,7 @@ MAIL = "mail"
 PDF = "pdf"
 LINK = "link"
 EMAIL = "email"
+LANGUAGE = "lang"
 
 
 def action_pattern(*actions: str) -> re.Pattern[str]:
@@ -68,7 +69,10 @@ def card_keyboard(card: GuardianCard, request_id: int | None = None) -> InlineKe
     if card.deactivated:
         return None
     rows = guardian_action_rows(card.account_id, card.state, card.has_email, request_id)
-    return InlineKeyboardMarkup(rows) if rows else None
+    language = InlineKeyboardButton(
+        _("🌐 Language"), callback_data=action_data(LANGUAGE, card.account_id, request_id)
+    )
+    return InlineKeyboardMarkup([*rows, [language]])
 
 
 def card_text(card: GuardianCard) -> str:
@@ -82,6 +86,12 @@ def card_text(card: GuardianCard) -> str:
         lines.append(_("E-mail: yes ({address})").format(address=html.escape(card.masked_email)))
     else:
         lines.append(_("E-mail: no"))
+    if card.language:
+        lines.append(
+            _("Language: {language} (letters and e-mails in French, then in {language})").format(
+                language=html.escape(language_name(card.language))
+            )
+        )
     if card.deactivated:
         lines.append(_("Account deactivated: no child enrolled any more."))
     for child in card.children:

@@ -1,6 +1,6 @@
 """Command menus (setMyCommands): families see the family menu everywhere by default; each
-director's private chat gets the director menu, each inspector's the inspector menu. Both in
-French (the default) and English.
+director's private chat gets the director menu, each inspector's the inspector menu. The
+family menu in every family language, the others in French (the default) and English.
 
 Only commands that exist are listed: a later feature adds its command here when it lands.
 """
@@ -14,7 +14,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.context import EduConnectApplication
-from bot.i18n import N_, _, use_language
+from bot.i18n import N_, SUPPORTED_LANGUAGES, _, use_language
 from bot.services.schools import director_telegram_ids, inspector_schools
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,18 @@ FAMILY_COMMANDS: tuple[tuple[str, str], ...] = (
     ("activation", N_("Help with activating my account")),
     ("question", N_("Ask the school a question")),
     ("demande", N_("My requests to the school")),
+    ("langue", N_("Choose my language")),
     ("aide", N_("Help with your EduConnect account")),
     ("annuler", N_("Cancel the operation in progress")),
 )
 
-# Menu language → Telegram's language_code (None: the menu for every other language).
+# Menu language → Telegram's language_code (None: the menu for every other language). The
+# family menu speaks every family language; the director's side is French and English.
 MENU_LANGUAGES: tuple[tuple[str, str | None], ...] = (("fr", None), ("en", "en"))
+FAMILY_MENU_LANGUAGES: tuple[tuple[str, str | None], ...] = (
+    *MENU_LANGUAGES,
+    *((code, code) for code in SUPPORTED_LANGUAGES if code not in ("fr", "en")),
+)
 
 
 def menu(commands: tuple[tuple[str, str], ...], language: str) -> list[BotCommand]:
@@ -64,9 +70,12 @@ def menu(commands: tuple[tuple[str, str], ...], language: str) -> list[BotComman
 
 
 async def _set_menu(
-    bot: Bot, commands: tuple[tuple[str, str], ...], scope: BotCommandScope
+    bot: Bot,
+    commands: tuple[tuple[str, str], ...],
+    scope: BotCommandScope,
+    languages: tuple[tuple[str, str | None], ...] = MENU_LANGUAGES,
 ) -> None:
-    for language, language_code in MENU_LANGUAGES:
+    for language, language_code in languages:
         await bot.set_my_commands(
             menu(commands, language), scope=scope, language_code=language_code
         )
@@ -74,7 +83,7 @@ async def _set_menu(
 
 async def set_family_menu(bot: Bot) -> None:
     """Give everyone the family menu (the default scope, overridden per director chat)."""
-    await _set_menu(bot, FAMILY_COMMANDS, BotCommandScopeDefault())
+    await _set_menu(bot, FAMILY_COMMANDS, BotCommandScopeDefault(), FAMILY_MENU_LANGUAGES)
 
 
 async def set_director_menu(bot: Bot, chat_id: int) -> bool:

@@ -159,14 +159,15 @@ async def test_card_opens_from_the_numbered_buttons_of_responsables(
     assert has_button("ga:link:")(card) is False  # not waiting for a confirmation
 
 
-async def test_an_activated_account_shows_its_card_without_actions(
+async def test_an_activated_account_shows_its_card_with_only_its_language(
     bot_harness: BotHarness, samples_dir: Path
 ) -> None:
     director = await director_with_roster(bot_harness, samples_dir)
     account = guardian_with_email(bot_harness, director.school_id, AccountState.ACTIVATED)
     card = await open_card(director.user, bot_harness, account)
     assert "🟢" in card.content
-    assert not button_data(card)
+    # Nothing to send; the family's language still matters for the portal's e-mails.
+    assert button_data(card) == [f"ga:lang:{account.id}"]
 
 
 # --- The actions --------------------------------------------------------------------------------

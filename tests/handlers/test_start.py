@@ -48,6 +48,7 @@ FAMILY_MENU = [
     "activation",
     "question",
     "demande",
+    "langue",
     "aide",
     "annuler",
 ]
@@ -97,6 +98,11 @@ async def test_director_gets_the_director_menu_and_everyone_else_the_family_menu
     server = bot_harness.server
     assert names(server.commands()) == FAMILY_MENU
     assert names(server.commands(language_code="en")) == FAMILY_MENU
+    # The family menu speaks every family language.
+    for language_code, description in (("ar", "اختيار لغتي"), ("tr", "Dilimi seç")):
+        menu = server.commands(language_code=language_code)
+        assert names(menu) == FAMILY_MENU
+        assert (("langue", description)) in menu
 
     director = await bot_harness.new_director()
     assert names(server.commands(chat_scope(director.user.id))) == DIRECTOR_MENU

@@ -53,6 +53,8 @@ class GuardianCard:
     masked_email: str | None
     deactivated: bool
     children: tuple[ChildLine, ...]
+    # The family's language when the school or the family set one (None: French only).
+    language: str | None = None
 
     @property
     def has_email(self) -> bool:
@@ -108,6 +110,7 @@ def guardian_card(session: Session, *, school_id: int, account_id: int) -> Guard
         children=tuple(
             ChildLine(child.first_name, child.last_name, child.class_label) for child in children
         ),
+        language=guardian.preferred_language,
     )
 
 
