@@ -2,8 +2,9 @@
 invitation, sends the demo school's two ONDE extractions, imports them, then asks for
 `/classes`, `/responsables CP A sans` and `/etat`; a parent then links the chat by sharing the
 number the school has and asks a question, which the director answers from the help request's
-buttons. The transcript is printed as it goes. Also
-how the director persona becomes the demo school's director in the terminal chat.
+buttons; last, the district's inspector redeems her invitation and asks for `/etat`. The
+transcript is printed as it goes. Also how the director persona becomes the demo school's
+director, and the inspector persona the district's inspector, in the terminal chat.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Any
 
 from bot.i18n import _, format_number
 from bot.sandbox.botapi import Button
+from bot.sandbox.district import ensure_district, inspected_uais, invite_inspector
 from bot.sandbox.onde_generator import DEMO_CITY, DEMO_UAI
 from bot.sandbox.school import (
     DIRECTOR,
+    INSPECTOR,
     SAMPLE_FILES,
     directs_school,
     invite_director,
@@ -64,6 +67,34 @@ async def _redeem_invitation(view: ChatView) -> bool:
         )
     )
     return await view.say(f"/start {code}", sandbox.director)
+
+
+async def welcome_inspector(view: ChatView) -> bool:
+    """Make the inspector persona the inspector of the demo school's district (registered
+    first), through the chat itself; False if the bot did not answer her invitation."""
+    sandbox = view.sandbox
+    inspector = sandbox.inspector
+    uais = await sandbox.run_service(ensure_district)
+    followed = await sandbox.run_service(inspected_uais, telegram_user_id=inspector.user.id)
+    if followed >= set(uais):
+        already = _("{persona} already follows the {count} schools of the district.")
+        view.note(already.format(persona=inspector.label, count=len(uais)))
+        return True
+    code = await sandbox.run_service(invite_inspector, uais=uais)
+    view.note(
+        _(
+            "The operator invites {name} to follow the {count} schools of the district "
+            "({command}); she sends the code to the bot."
+        ).format(
+            name=f"{INSPECTOR.first_name} {INSPECTOR.last_name}",
+            count=len(uais),
+            command=f"educonnect-bot inspector invite {' '.join(uais)}",
+        )
+    )
+    answered = await view.say(f"/start {code}", inspector)
+    if not answered:
+        view.note(_("(the bot did not answer the invitation)"), "yellow")
+    return answered
 
 
 class _DemoFailed(Exception):
@@ -134,6 +165,14 @@ async def _play(view: ChatView, *, samples: Path, database: Path) -> None:
             _("the bot did not answer « {command} » (see sandbox.log).").format(command=command),
         )
     await _family_asks_and_director_answers(view)
+    await _step(
+        welcome_inspector(view),
+        _("the bot did not answer the inspector's invitation (see sandbox.log)."),
+    )
+    await _step(
+        view.say("/etat", sandbox.inspector),
+        _("the bot did not answer « {command} » (see sandbox.log).").format(command="/etat"),
+    )
 
     view.note(
         _(

@@ -24,7 +24,7 @@ from typing import Any
 from bot.app import running_portal
 from bot.config import Settings
 from bot.i18n import _, current_language, ngettext, use_language
-from bot.sandbox.demo import play_demo, welcome_director
+from bot.sandbox.demo import play_demo, welcome_director, welcome_inspector
 from bot.sandbox.school import find_samples
 from bot.sandbox.session import (
     DOWNLOADS_FOLDER,
@@ -199,4 +199,10 @@ def _required(samples: Path | None) -> Path:
 
 async def _interactive(view: ChatView, samples: Path | None) -> int:
     await welcome_director(view)
-    return await chat(view, samples=samples, echo_input=not sys.stdin.isatty())
+    # The district is registered and the inspector invited only if someone speaks as her.
+    return await chat(
+        view,
+        samples=samples,
+        echo_input=not sys.stdin.isatty(),
+        welcomes={view.sandbox.inspector.key: welcome_inspector},
+    )

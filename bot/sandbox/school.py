@@ -1,4 +1,4 @@
-"""The sandbox's demo school: registering it, its two personas, the ONDE files its director sends
+"""The sandbox's demo school: registering it, its personas, the ONDE files its director sends
 (generated, or another folder), and what the database holds about it once imported.
 """
 
@@ -58,6 +58,7 @@ class DemoPerson:
 
 DIRECTOR = DemoPerson("Claire", "Martin", N_("{first_name} {last_name} (director)"))
 FAMILY = DemoPerson("Léa", "Dubois", N_("{first_name} {last_name} (family)"))
+INSPECTOR = DemoPerson("Nadia", "Benali", N_("{first_name} {last_name} (district inspector)"))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The running sandbox: a local Bot API server and the real bot connected to it, as it would be
-to Telegram, in one event loop, with the demo school and the two personas (director, family).
+to Telegram, in one event loop, with the demo school and the three personas (director, family,
+the district's inspector).
 
 Databases: the sandbox never touches the configured database (`DATABASE_URL`), whose schools
 are real; it runs on its own SQLite file (see `sandbox_database_path`).
@@ -24,7 +25,7 @@ from bot.context import EduConnectApplication
 from bot.db import make_engine, upgrade_schema
 from bot.i18n import _
 from bot.sandbox.botapi import BotApiServer, CallbackAnswer, CallbackRef, SandboxUser
-from bot.sandbox.school import DIRECTOR, FAMILY, demo_family_phone, ensure_demo_school
+from bot.sandbox.school import DIRECTOR, FAMILY, INSPECTOR, demo_family_phone, ensure_demo_school
 
 T = TypeVar("T")
 
@@ -37,6 +38,7 @@ LOG_FILE = "sandbox.log"
 # director stays a director in sandbox.db); far from the emulator's own numbering.
 DIRECTOR_USER_ID = 710_000_001
 FAMILY_USER_ID = 710_000_002
+INSPECTOR_USER_ID = 710_000_003
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Sandbox:
         school_title: str,
         director: Persona,
         family: Persona,
+        inspector: Persona,
         handled: _HandledUpdates,
     ) -> None:
         self.server = server
@@ -115,12 +118,13 @@ class Sandbox:
         self.school_title = school_title
         self.director = director
         self.family = family
+        self.inspector = inspector
         self._handled = handled
 
     @property
     def personas(self) -> tuple[Persona, ...]:
         """Every persona, director first."""
-        return (self.director, self.family)
+        return (self.director, self.family, self.inspector)
 
     @property
     def busy(self) -> bool:
@@ -195,6 +199,17 @@ async def open_sandbox(settings: Settings, database: Path) -> AsyncIterator[Sand
                 ),
                 phone_owner=phone.guardian if phone else None,
             )
+            # She follows the demo school's district once invited (`bot.sandbox.district`).
+            inspector = Persona(
+                "inspecteur",
+                INSPECTOR.label,
+                server.new_user(
+                    INSPECTOR.first_name,
+                    last_name=INSPECTOR.last_name,
+                    user_id=INSPECTOR_USER_ID,
+                    language_code="fr",
+                ),
+            )
             bot_settings = settings.model_copy(
                 update={
                     "telegram_bot_token": server.token,
@@ -220,6 +235,7 @@ async def open_sandbox(settings: Settings, database: Path) -> AsyncIterator[Sand
                 school_title=school.title,
                 director=director,
                 family=family,
+                inspector=inspector,
                 handled=handled,
             )
             async with _running(application):

@@ -1,4 +1,5 @@
-"""The sandbox's terminal chat: the person types as the school's director (or as a family),
+"""The sandbox's terminal chat: the person types as the school's director (or as a family, or
+as the district's inspector),
 the bot's messages appear as they arrive, inline buttons as numbered choices, documents saved
 to the data folder.
 
@@ -14,7 +15,7 @@ import mimetypes
 import re
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -54,6 +55,8 @@ HELP = N_(
     "Terminal commands:\n"
     "  :directeur                 speak as the director of the demo school\n"
     "  :famille                   speak as a family (another Telegram account)\n"
+    "  :inspecteur                speak as the district's inspector (the demo school and\n"
+    "                             three others, read-only)\n"
     "  :envoyer-fichier PATH      send a file to the bot (alias: :upload)\n"
     "  :exemples                  send the two sample ONDE extractions\n"
     "  :aide                      this help\n"
@@ -393,6 +396,10 @@ def _unused_path(folder: Path, name: str) -> Path:
 # The prompt loop
 # --------------------------------------------------------------------------------------------
 
+Welcome = Callable[[ChatView], Awaitable[object]]
+"""What makes a persona who they are through the chat (an invitation redeemed), run the first
+time the person at the terminal speaks as them."""
+
 
 class _LineReader:
     """Reads lines from stdin in a daemon thread, so that Ctrl-C never waits on `input()`."""
@@ -424,9 +431,17 @@ class _LineReader:
         return await self._lines.get()
 
 
-async def chat(view: ChatView, *, samples: Path | None, echo_input: bool) -> int:
-    """The interactive loop: one line at a time until :quitter, Ctrl-D or Ctrl-C."""
+async def chat(
+    view: ChatView,
+    *,
+    samples: Path | None,
+    echo_input: bool,
+    welcomes: Mapping[str, Welcome] | None = None,
+) -> int:
+    """The interactive loop: one line at a time until :quitter, Ctrl-D or Ctrl-C. `welcomes`
+    (by persona key) run the first time the person switches to that persona."""
     sandbox = view.sandbox
+    pending = dict(welcomes or {})
     reader = _LineReader(asyncio.get_running_loop())
     follower = asyncio.create_task(view.follow())
     try:
@@ -445,7 +460,7 @@ async def chat(view: ChatView, *, samples: Path | None, echo_input: bool) -> int
             if not line:
                 continue
             if line.startswith(":"):
-                if not await _terminal_command(view, line, samples=samples):
+                if not await _terminal_command(view, line, samples=samples, pending=pending):
                     return 0
                 continue
             if line.isdigit():
@@ -483,7 +498,18 @@ async def _press_number(view: ChatView, number: int) -> None:
         _no_answer(view, view.sandbox)
 
 
-async def _terminal_command(view: ChatView, line: str, *, samples: Path | None) -> bool:
+async def _speak_as(view: ChatView, persona: Persona, pending: dict[str, Welcome]) -> None:
+    """Switch to `persona`, welcomed through the chat first if this is their first time."""
+    view.active = persona
+    view.note(_("You are {persona}.").format(persona=persona.label), "bold")
+    welcome = pending.pop(persona.key, None)
+    if welcome is not None:
+        await welcome(view)
+
+
+async def _terminal_command(
+    view: ChatView, line: str, *, samples: Path | None, pending: dict[str, Welcome]
+) -> bool:
     """Run a `:commande`; False means quit."""
     name, _space, argument = line[1:].partition(" ")
     name, argument = name.strip().lower(), argument.strip()
@@ -493,11 +519,11 @@ async def _terminal_command(view: ChatView, line: str, *, samples: Path | None) 
     if name in ("aide", "help", "?"):
         view.console.print(_(HELP))
     elif name in ("directeur", "directrice", "d"):
-        view.active = sandbox.director
-        view.note(_("You are {persona}.").format(persona=sandbox.director.label), "bold")
+        await _speak_as(view, sandbox.director, pending)
+    elif name in ("inspecteur", "inspectrice", "ien", "i"):
+        await _speak_as(view, sandbox.inspector, pending)
     elif name in ("famille", "parent", "f"):
-        view.active = sandbox.family
-        view.note(_("You are {persona}.").format(persona=sandbox.family.label), "bold")
+        await _speak_as(view, sandbox.family, pending)
         family = sandbox.family
         if family.user.phone_number and family.phone_owner:
             phone = _(

@@ -127,6 +127,19 @@ def test_the_sandbox_demo_imports_the_demo_school_and_exits_0(
     assert summary.groups() == ("8", "180", "226")
     # Class labels of the demo school appear in the bot's answers to /classes and /responsables.
     assert "CP A" in transcript and "GS M. Petit" in transcript and "CE2-CM1" in transcript
+    # Last, the district's inspector is invited for the demo school and three others, and her
+    # /etat shows the four schools and sends the chart.
+    unwrapped = transcript.replace("\n", "")
+    assert "inspector invite 0590001A 0590002B 0590003C 0590004D" in unwrapped
+    behind_first = (
+        f"{SCHOOL_NAME} (0590001A)",  # imported, but no letter sent yet
+        "École Victor Hugo (0590004D)",
+        "École Louise Michel (0590003C)",
+        "École Jean Macé (0590002B)",
+    )
+    for number, school in enumerate(behind_first, 1):
+        assert f"{number}. {school}" in unwrapped, transcript[-4000:]
+    assert (tmp_path / "data" / "sandbox-downloads" / "district.png").exists()
     assert (tmp_path / "data" / "sandbox-demo.db").exists()
     # The files it sent are the demo school's, generated into the data folder.
     for name in ("eleves.csv", "responsables.csv"):
