@@ -14,6 +14,7 @@ import shutil
 import string
 from collections import Counter
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -422,3 +423,27 @@ def test_every_catalog_compiles_as_the_bot_loads_it(path: Path) -> None:
     singular = sum(1 for key in keys if isinstance(key, str) and key)  # "" is the header
     plural = len({key[0] for key in keys if isinstance(key, tuple)})
     assert singular + plural == translated
+
+
+def test_arabic_has_six_plural_forms_and_ngettext_picks_each() -> None:
+    # CLDR: 0 zero, 1 one, 2 two, 3–10 few, 11–99 many, 100 other.
+    forms = {
+        count: i18n.translations("ar").ngettext("{count} pupil", "{count} pupils", count)
+        for count in (0, 1, 2, 3, 11, 100)
+    }
+    # « one », « two », « few », « many » and « other » are five different words; zero may
+    # read like « other ».
+    assert len({forms[count] for count in (1, 2, 3, 11, 100)}) == 5, forms
+    assert "{count}" in forms[100] and "{count}" in forms[3] and "{count}" in forms[0]
+
+
+def test_dates_and_numbers_follow_the_language() -> None:
+    day = date(2027, 1, 15)
+    with use_language("es"):
+        assert "enero" in i18n.format_date(day)
+    with use_language("tr"):
+        assert "Ocak" in i18n.format_date(day)
+    with use_language("pt"):
+        assert "janeiro" in i18n.format_date(day)
+    with use_language("ar"):
+        assert "يناير" in i18n.format_date(day)

@@ -155,3 +155,26 @@ async def test_a_director_cannot_set_the_language_of_another_schools_guardian(
         return len(found)
 
     assert bot_harness.call(events) == 0
+
+
+@pytest.mark.parametrize("language", ["en", "ar", "pt", "es", "tr"])
+async def test_a_linked_family_gets_its_identifier_in_its_language(
+    bot_harness: BotHarness, language: str
+) -> None:
+    letter = _letter(bot_harness, bot_harness.call(_school))
+    family = await _linked(bot_harness, letter, language_code=None)
+    await family.send_text(f"/langue {language}")
+    await family.next_message()
+
+    await family.send_text("/identifiant")
+    reply = (await family.next_message()).content
+
+    assert (
+        _in(language, "<b>Your EduConnect identifier</b>").removeprefix("<b>").removesuffix("</b>")
+        in reply
+    )
+    assert letter.identifier in reply
+    if language != "en":
+        assert _in(language, "<b>Your EduConnect identifier</b>") != _in(
+            "fr", "<b>Your EduConnect identifier</b>"
+        )
