@@ -3,10 +3,13 @@ their two QR codes, as one combined PDF and as 1,000 individual PDFs, beside —
 run — the naive way: one FPDF document per letter, fonts loaded each time.
 
 Targets on the 2-core machine: combined ≥ 60 pages/s, individual ≥ 40 files/s (the naive way
-makes about 7 files/s). Credentials are drawn before the clock starts: hashing passwords has
+makes about 7 files/s). In the same run, bilingual letters (issue 12): the same letters in
+French alone, French + Arabic (shaped, right to left) and French + Portuguese, ≥ 40 pages/s
+bilingual. Credentials are drawn before the clock starts: hashing passwords has
 its own figure (docs/PRODUCT.md) and is not part of rendering.
 
-    python -m bench.letters_bench [--letters 1000] [--naive 100] [--quick] [--no-write]
+    python -m bench.letters_bench [--letters 1000] [--naive 100] [--bilingual 300] [--quick]
+                                  [--no-write]
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -38,6 +41,9 @@ from bot.services.letters import (
 
 TARGET_COMBINED_PAGES_S = 60.0
 TARGET_INDIVIDUAL_FILES_S = 40.0
+TARGET_BILINGUAL_PAGES_S = 40.0
+# The second language of each bilingual run (None: French alone).
+BILINGUAL_RUNS = ((None, "French alone"), ("ar", "French + Arabic"), ("pt", "French + Portuguese"))
 PORTAL = "https://educonnect.ac-lyon.fr"
 BOT = "EcoleJeanJauresBot"
 DOCUMENT_PASSWORD = "Cartable-Rentrée-2026"
@@ -262,10 +268,45 @@ def _markdown(result: dict[str, Any], machine: Machine) -> str:
     )
 
 
+def run_bilingual(letter_count: int) -> list[Phase]:
+    """The same letters rendered as one combined PDF in French alone, then bilingual."""
+    letters = make_letters(letter_count)
+    # Warm-up: each language's catalog and Babel data, the Arabic faces and HarfBuzz.
+    render_letters([replace(letter, language="ar") for letter in letters[:2]])
+    phases = []
+    for language, name in BILINGUAL_RUNS:
+        batch = [replace(letter, language=language) for letter in letters]
+        pdf, elapsed = _timed(lambda batch=batch: render_letters(batch))
+        pages = len(PdfReader(io.BytesIO(pdf)).pages)
+        if pages != letter_count * (1 if language is None else 2):
+            raise RuntimeError(f"{name}: {pages} pages for {letter_count} letters")
+        phases.append(Phase(name, pages, elapsed, len(pdf), f"{letter_count:,} letters"))
+    return phases
+
+
+def _bilingual_markdown(phases: list[Phase], machine: Machine) -> str:
+    rows = [
+        "| letters in | pages | time | rate | target | size |",
+        "|---|---|---|---|---|---|",
+    ]
+    for phase in phases:
+        target = "—"
+        if phase.name != BILINGUAL_RUNS[0][1]:
+            met = phase.rate >= TARGET_BILINGUAL_PAGES_S
+            verdict = "✅ met" if met else "❌ missed"
+            target = f"≥ {TARGET_BILINGUAL_PAGES_S:.0f} pages/s ({verdict})"
+        rows.append(
+            f"| {phase.name} | {phase.items:,} | {phase.seconds:.2f} s | "
+            f"**{phase.rate:.0f} pages/s** | {target} | {phase.output_bytes / 1e6:.1f} MB |"
+        )
+    return "\n\n".join([machine.markdown(), "\n".join(rows)])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.letters_bench", description=__doc__)
     parser.add_argument("--letters", type=int, default=1000)
     parser.add_argument("--naive", type=int, default=100, help="letters rendered the naive way")
+    parser.add_argument("--bilingual", type=int, default=300, help="letters per bilingual run")
     parser.add_argument("--quick", action="store_true", help="tiny sizes; never writes")
     parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
     options = parser.parse_args(argv)
@@ -274,9 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     result = run(letter_count, min(naive_count, letter_count))
     markdown = _markdown(result, machine)
     print(markdown)
+    bilingual_phases = run_bilingual(20 if options.quick else options.bilingual)
+    bilingual = _bilingual_markdown(bilingual_phases, machine)
+    print(f"\n{bilingual}")
     if not (options.quick or options.no_write):
         write_section("letters", markdown)
-        print("\nbench/RESULTS.md: letters section updated")
+        write_section("letters_bilingual", bilingual)
+        print("\nbench/RESULTS.md: letters and bilingual letters sections updated")
     return 0
 
 

@@ -1,13 +1,21 @@
-"""Printable credential letters: one A4 page per guardian, in French (docs/PRODUCT.md).
+"""Printable credential letters: one A4 page per guardian in French and, for a family whose
+language is another one, the same letter in that language on the next page (docs/PRODUCT.md:
+the French wording stays the authoritative one).
 
 `render_letters` draws every letter into one PDF (fonts parsed and subset once, which is what
 makes a thousand pages fast); `split_letters` cuts it into the individual documents and
 `zip_letters` packs them. Rendering is CPU-bound: callers run it off the event loop.
+
+A page in a right-to-left language is mirrored: every box changes side and its text is shaped
+by HarfBuzz (fpdf2's text shaping, with its bidi algorithm) in Noto Sans Arabic, DejaVu Sans
+standing in for the Latin letters of names. Identifiers, passwords, addresses and codes stay
+left to right in the Latin monospace font, never reordered.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import zipfile
 from collections.abc import Callable, Sequence
@@ -16,16 +24,25 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
-from pypdf import PdfReader, PdfWriter
+from pypdf import PageObject, PdfReader, PdfWriter
 
 from bot.config import get_settings
-from bot.i18n import _, format_date, ngettext, use_language
+from bot.i18n import RTL_LANGUAGES, _, negotiate_language, use_language
 from bot.services.accounts import CredentialKind
 from bot.services.letters.content import Letter
 from bot.services.letters.protection import BatchEncryption, encrypt_pdf
 from bot.services.letters.qr import draw_qr
+from bot.services.letters.wording import LetterText, letter_text
 
-__all__ = ["encrypt_pdf", "letter_filename", "render_letters", "split_letters", "zip_letters"]
+__all__ = [
+    "encrypt_pdf",
+    "letter_filename",
+    "letter_languages",
+    "letter_page_groups",
+    "render_letters",
+    "split_letters",
+    "zip_letters",
+]
 
 FONTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "fonts"
 LETTER_LANGUAGE = "fr"
@@ -57,165 +74,11 @@ WHITE = (255, 255, 255)
 
 SANS = "DejaVuSans"
 MONO = "DejaVuSansMono"
-
-
-@dataclass(frozen=True, slots=True)
-class _LetterText:
-    """Every sentence one letter shows, in one language (a bilingual letter draws two)."""
-
-    addressee: str
-    dated: str
-    title: str
-    intro: str
-    children_heading: str
-    class_lines: tuple[str, ...]
-    identifier_label: str
-    password_label: str
-    password_note: str
-    expiry: str | None
-    steps_heading: str
-    steps: tuple[str, str]
-    portal_caption: str
-    portal_hint: str
-    bot_caption: str
-    bot_hint: str
-    signature: str
-    confidentiality: str
-
-
-def _display_url(url: str) -> str:
-    """The address as a parent types it: no « https:// », no trailing slash."""
-    return re.sub(r"^https://", "", url).rstrip("/")
-
-
-def _dated(letter: Letter) -> str:
-    """The dateline: the school's city and the letter's date (the date alone without a city)."""
-    day = format_date(letter.letter_date)
-    if letter.school_city:
-        return _("{city}, {date}").format(city=letter.school_city, date=day)
-    return _("On {date}").format(date=day)
-
-
-@dataclass(frozen=True, slots=True)
-class _KindText:
-    """The sentences that depend on the letter's kind (first, reminder, reset)."""
-
-    intro: str
-    password_label: str
-    password_note: str
-    first_step: str
-
-
-def _kind_text(letter: Letter, *, portal: str) -> _KindText:
-    if letter.kind is CredentialKind.REMINDER:
-        return _KindText(
-            intro=_(
-                "Your account is not activated yet. Here is your identifier again; "
-                "your password is unchanged."
-            ),
-            password_label=_("Password"),
-            password_note=_(
-                "Your password is unchanged: use the provisional password of the letter you "
-                "received first. Lost it? Ask the school for a new one."
-            ),
-            first_step=_(
-                "Go to {portal} (or scan the QR code below) and log in with your identifier and "
-                "the provisional password you received earlier."
-            ).format(portal=portal),
-        )
-    if letter.kind is CredentialKind.RESET:
-        intro = _(
-            "A new provisional password has been created for your account. "
-            "The previous one no longer works."
-        )
-    else:
-        intro = ngettext(
-            "This account lets you follow your child's schooling online, including the "
-            "school report booklet (LSU).",
-            "This account lets you follow your children's schooling online, including "
-            "their school report booklets (LSU).",
-            len(letter.children),
-        )
-    return _KindText(
-        intro=intro,
-        password_label=_("Provisional password"),
-        password_note=_("provisional password, to be changed at first login"),
-        first_step=_(
-            "Go to {portal} (or scan the QR code below) and log in with your identifier and "
-            "your provisional password."
-        ).format(portal=portal),
-    )
-
-
-def _title(kind: CredentialKind) -> str:
-    titles = {
-        CredentialKind.FIRST: _("Your EduConnect account"),
-        CredentialKind.REMINDER: _("Reminder: your EduConnect account"),
-        CredentialKind.RESET: _("Your new EduConnect password"),
-    }
-    return titles[kind]
-
-
-def _expiry(letter: Letter, *, tz: ZoneInfo) -> str | None:
-    if letter.expires_at is None:
-        return None
-    expiry_date = format_date(letter.expires_at, tz=tz)
-    if letter.kind is CredentialKind.REMINDER:
-        return _("Your provisional password is valid until {date}.").format(date=expiry_date)
-    return _("Valid until {date}").format(date=expiry_date)
-
-
-def _bot_hint(letter: Letter) -> str:
-    if letter.bot_link_url is not None:
-        return _(
-            "Scan it to link your Telegram to the school: account status and help. Single-use code."
-        )
-    if letter.family_link_code is not None:
-        return _(
-            "In Telegram, send this message to the school's bot to link your chat to this "
-            "account (single-use code):"
-        )
-    return ""
-
-
-def _letter_text(letter: Letter, *, tz: ZoneInfo) -> _LetterText:
-    """The sentences of `letter` in the current language."""
-    by_kind = _kind_text(letter, portal=_display_url(letter.portal_url))
-    return _LetterText(
-        addressee=_("For the attention of {name}").format(name=letter.addressee),
-        dated=_dated(letter),
-        title=_title(letter.kind),
-        intro=by_kind.intro,
-        children_heading=ngettext(
-            "Child covered by this account",
-            "Children covered by this account",
-            len(letter.children),
-        ),
-        class_lines=tuple(
-            _("class {label}").format(label=child.class_label) if child.class_label else ""
-            for child in letter.children
-        ),
-        identifier_label=_("Identifier"),
-        password_label=by_kind.password_label,
-        password_note=by_kind.password_note,
-        expiry=_expiry(letter, tz=tz),
-        steps_heading=_("Activate your account in 2 steps"),
-        steps=(
-            by_kind.first_step,
-            _(
-                "Choose your own password, give your e-mail address and confirm one child's "
-                "date of birth, then click the link you receive by e-mail."
-            ),
-        ),
-        portal_caption=_("Activate my account"),
-        portal_hint=_("Scan it with your phone's camera: your identifier is filled in."),
-        bot_caption=_("Follow my account on Telegram"),
-        bot_hint=_bot_hint(letter),
-        signature=_("The school director"),
-        confidentiality=_(
-            "This letter is personal: keep it safe and never give your password to anyone."
-        ),
-    )
+# The face of right-to-left pages (it has no Latin letters: SANS is its fallback).
+ARABIC = "NotoSansArabic"
+# Every page of a letter is labelled « <letter number>-<page> »: the label says where a letter
+# starts when its PDF is cut into individual documents, long after the letters are gone.
+LABEL_SEPARATOR = "-"
 
 
 # French puts a space before « : ; ! ? » and inside « »: a line never breaks there.
@@ -288,14 +151,28 @@ class _LetterDocument(FPDF):
         self.add_font(SANS, "I", FONTS_DIR / "DejaVuSans-Oblique.ttf")
         self.add_font(MONO, "B", FONTS_DIR / "DejaVuSansMono-Bold.ttf")
         self._widths: dict[tuple[str, str, float, float, str], float] = {}
+        # True while a right-to-left page is drawn.
+        self._rtl = False
+        # `cell()` (the shaped text of right-to-left pages) adds no padding of its own.
+        self.c_margin = 0
 
     # -- text helpers --------------------------------------------------------------------
+
+    def _font(self, family: str, style: str, size: float) -> None:
+        """Select a face; a right-to-left page draws its text in ARABIC (no italic there)."""
+        if self._rtl and family == SANS:
+            family, style = ARABIC, style.replace("I", "")
+        self.set_font(family, style, size)
 
     def _style(
         self, size: float, style: str = "", colour: tuple[int, int, int] = BLACK, family: str = SANS
     ) -> None:
-        self.set_font(family, style, size)
+        self._font(family, style, size)
         self.set_text_color(*colour)
+
+    def _mx(self, x: float, width: float) -> float:
+        """The left edge of the box (`x`, `width`) on this page: mirrored on a right-to-left one."""
+        return PAGE_WIDTH - x - width if self._rtl else x
 
     def _width(self, text: str) -> float:
         """The width of `text` in the current font, memoised for the document."""
@@ -326,7 +203,19 @@ class _LetterDocument(FPDF):
     def _line(
         self, x: float, top: float, text: str, *, height: float, width: float = 0, align: str = "L"
     ) -> None:
-        """One line of text in the box (`x`, `top`, `width`, `height`), vertically centred."""
+        """One line of text in the box (`x`, `top`, `width`, `height`), vertically centred.
+
+        On a right-to-left page the box is mirrored and the alignment flipped (a line without a
+        box ends where its left-to-right twin starts); its text is shaped, except in MONO."""
+        if self._rtl:
+            align = {"L": "R", "R": "L"}.get(align, align)
+            x, width = (PAGE_WIDTH - x - width, width) if width else (0.0, PAGE_WIDTH - x)
+            if self.font_family == ARABIC.lower():
+                self.set_xy(x, top)
+                self.cell(width, height, text, align=align)
+                return
+            if align == "L":
+                width = 0
         if align != "L":
             free = width - self._width(text)
             x += free if align == "R" else free / 2
@@ -350,16 +239,39 @@ class _LetterDocument(FPDF):
 
     def _fit_size(self, text: str, family: str, style: str, size: float, width: float) -> float:
         """The largest font size up to `size` at which `text` fits on one line of `width`."""
-        self.set_font(family, style, size)
+        self._font(family, style, size)
         natural = self._width(text)
         return size if natural <= width else max(size * width / natural, 6.0)
 
     # -- page ----------------------------------------------------------------------------
 
-    def letter_page(self, letter: Letter, text: _LetterText) -> None:
-        """Lay the letter out (measure every block), then draw it on a new page."""
+    def _set_direction(self, rtl: bool) -> None:
+        """Switch shaping on for right-to-left pages (it costs, so only there), loading the
+        Arabic faces the first time: a French-only batch never parses them."""
+        if rtl == self._rtl:
+            return
+        if rtl:
+            if f"{ARABIC.lower()}B" not in self.fonts:
+                self.add_font(ARABIC, "", FONTS_DIR / "NotoSansArabic-Regular.ttf")
+                self.add_font(ARABIC, "B", FONTS_DIR / "NotoSansArabic-Bold.ttf")
+            self.set_text_shaping(True, direction="rtl")
+            self.set_fallback_fonts([SANS])
+        else:
+            self.set_text_shaping(False)
+            self.set_fallback_fonts([])
+        self._rtl = rtl
+
+    def letter_page(
+        self, letter: Letter, text: LetterText, *, number: int, continued: bool, rtl: bool
+    ) -> None:
+        """Lay the letter out (measure every block), then draw it on a new page: the first
+        page of letter `number`, or (`continued`) the same letter in another language."""
+        self._set_direction(rtl)
         plan = self._plan(letter, text)
-        self.add_page()
+        if continued:
+            self.add_page()  # the label runs on: « 12-2 »
+        else:
+            self.add_page(label_style="D", label_prefix=f"{number}{LABEL_SEPARATOR}", label_start=1)
         self._header_band(letter, plan.school_lines)
         # The gaps between blocks shrink on a crowded page (five children, long names…) so
         # that the date and the signature always keep their place above the footer.
@@ -374,19 +286,19 @@ class _LetterDocument(FPDF):
         y = self._qr_codes(plan, y + gap[5])
         self._closing(text, y)
 
-    def _plan(self, letter: Letter, text: _LetterText) -> _PagePlan:
+    def _plan(self, letter: Letter, text: LetterText) -> _PagePlan:
         """Every wrapped line and block height of the page, before anything is drawn."""
-        self.set_font(SANS, "B", 16)
+        self._font(SANS, "B", 16)
         school_lines = [letter.school_name]
         if self._width(letter.school_name) > CONTENT_WIDTH:
             # A long name reads better on two lines than squeezed on one.
-            self.set_font(SANS, "B", 12.5)
+            self._font(SANS, "B", 12.5)
             school_lines = self._wrap(letter.school_name, CONTENT_WIDTH)
             if len(school_lines) > 2:
                 school_lines = [school_lines[0], " ".join(school_lines[1:])]
-        self.set_font(SANS, "B", 12)
+        self._font(SANS, "B", 12)
         addressee_lines = self._wrap(text.addressee, CONTENT_WIDTH)
-        self.set_font(SANS, "", 10.5)
+        self._font(SANS, "", 10.5)
         intro_lines = self._wrap(text.intro, CONTENT_WIDTH)
         step_lines = [self._wrap(step, CONTENT_WIDTH - 10) for step in text.steps]
         # More columns past five children keep a large family on its one page.
@@ -439,16 +351,17 @@ class _LetterDocument(FPDF):
         self._style(12, "B", BLACK)
         return self._lines(MARGIN, y, plan.addressee_lines, leading=6)
 
-    def _title(self, text: _LetterText, plan: _PagePlan, y: float) -> float:
+    def _title(self, text: LetterText, plan: _PagePlan, y: float) -> float:
         self._style(18, "B", NAVY)
         self._line(MARGIN, y, text.title, height=9)
         self._style(10.5, "", BLACK)
         return self._lines(MARGIN, y + 10, plan.intro_lines, leading=5.4)
 
-    def _children(self, letter: Letter, text: _LetterText, plan: _PagePlan, y: float) -> float:
+    def _children(self, letter: Letter, text: LetterText, plan: _PagePlan, y: float) -> float:
         self._style(8.5, "B", ACCENT)
-        self.set_char_spacing(0.6)
-        self._line(MARGIN, y, text.children_heading.upper(), height=5)
+        # Spacing the letters apart would break the joins of Arabic.
+        self.set_char_spacing(0 if self._rtl else 0.6)
+        self._line(MARGIN, y, text.children_heading, height=5)
         self.set_char_spacing(0)
         y += 6.5
         columns, rows = plan.children_columns, plan.children_rows
@@ -460,17 +373,17 @@ class _LetterDocument(FPDF):
             x = MARGIN + column * column_width
             line_y = y + row * CHILD_ROW
             self.set_fill_color(*ACCENT)
-            self.rect(x + 1, line_y + 2.3, 1.5, 1.5, style="F")
+            self.rect(self._mx(x + 1, 1.5), line_y + 2.3, 1.5, 1.5, style="F")
             name = f"{child.first_name} {child.last_name.upper()}".strip()
             suffix = f"  —  {class_line}" if class_line else ""
             # Shrink a line that would run into the next column (or off the page).
             available = column_width - 5.5 - (4 if column < columns - 1 else 0)
-            self.set_font(SANS, "B", 10.5)
+            self._font(SANS, "B", 10.5)
             name_width = self._width(name)
-            self.set_font(SANS, "", 10)
+            self._font(SANS, "", 10)
             natural = name_width + self._width(suffix)
             scale = max(min(1.0, available / natural), 0.7)
-            self.set_font(SANS, "", 10 * scale)
+            self._font(SANS, "", 10 * scale)
             suffix_width = self._width(suffix)
             self._style(10.5 * scale, "B", BLACK)
             name = self._truncate(name, available - suffix_width)
@@ -481,10 +394,10 @@ class _LetterDocument(FPDF):
                 self._line(x + 5.5 + name_width, line_y, suffix, height=6)
         return y + rows * CHILD_ROW
 
-    def _credentials_layout(self, letter: Letter, text: _LetterText) -> _CredentialsLayout:
+    def _credentials_layout(self, letter: Letter, text: LetterText) -> _CredentialsLayout:
         inner_width = CONTENT_WIDTH - 14
         # A long identifier takes room from the password column rather than shrinking.
-        self.set_font(MONO, "B", 15)
+        self._font(MONO, "B", 15)
         identifier_width = min(
             max(inner_width / 2 - 4, self._width(letter.identifier)), inner_width - 66
         )
@@ -496,14 +409,14 @@ class _LetterDocument(FPDF):
         expiry_on_note_row = False
         if password is not None:
             # Below both columns: the note, then the expiry on the same line if it fits.
-            self.set_font(SANS, "B", 9)
+            self._font(SANS, "B", 9)
             expiry_width = self._width(text.expiry) if text.expiry is not None else 0.0
-            self.set_font(SANS, "I", 8.5)
+            self._font(SANS, "I", 8.5)
             expiry_on_note_row = self._width(text.password_note) + 8 + expiry_width <= inner_width
             row_offset = 27.0
             rows_height = 5 if expiry_on_note_row or text.expiry is None else 10
         else:
-            self.set_font(SANS, "", 9.5)
+            self._font(SANS, "", 9.5)
             note_lines = self._wrap(text.password_note, right_width)
             row_offset = max(27.0, 10.5 + len(note_lines) * 4.6 + 1)
             rows_height = 5 if text.expiry is not None else 0
@@ -519,7 +432,7 @@ class _LetterDocument(FPDF):
         )
 
     def _credentials(
-        self, letter: Letter, text: _LetterText, layout: _CredentialsLayout, y: float
+        self, letter: Letter, text: LetterText, layout: _CredentialsLayout, y: float
     ) -> float:
         inner = MARGIN + 7
         inner_width = CONTENT_WIDTH - 14
@@ -533,19 +446,19 @@ class _LetterDocument(FPDF):
         )
         # Identifier, left.
         self._style(8.5, "B", GREY)
-        self._line(inner, y + 5, text.identifier_label.upper(), height=4)
+        self._line(inner, y + 5, text.identifier_label, height=4)
         size = self._fit_size(letter.identifier, MONO, "B", 15, layout.identifier_width)
         self._style(size, "B", BLACK, MONO)
         self._line(inner, y + 10.5, letter.identifier, height=13)
         # Password, right.
         self._style(8.5, "B", GREY)
-        self._line(right, y + 5, text.password_label.upper(), height=4)
+        self._line(right, y + 5, text.password_label, height=4)
         if layout.password is not None:
             self.set_fill_color(*WHITE)
             self.set_draw_color(*ACCENT)
             self.set_line_width(0.5)
             self.rect(
-                right,
+                self._mx(right, layout.right_width),
                 y + 10.5,
                 layout.right_width,
                 13,
@@ -576,13 +489,13 @@ class _LetterDocument(FPDF):
                 self._line(inner, row_top, text.expiry, height=5)
         return y + layout.height
 
-    def _steps(self, text: _LetterText, plan: _PagePlan, y: float) -> float:
+    def _steps(self, text: LetterText, plan: _PagePlan, y: float) -> float:
         self._style(13, "B", NAVY)
         self._line(MARGIN, y, text.steps_heading, height=7)
         y += 9
         for number, lines in enumerate(plan.step_lines, start=1):
             self.set_fill_color(*ACCENT)
-            self.ellipse(MARGIN, y, 6.5, 6.5, style="F")
+            self.ellipse(self._mx(MARGIN, 6.5), y, 6.5, 6.5, style="F")
             self._style(10, "B", WHITE)
             self._line(MARGIN, y, str(number), height=6.5, width=6.5, align="C")
             self._style(10.5, "", BLACK)
@@ -590,7 +503,7 @@ class _LetterDocument(FPDF):
             y = max(end, y + 6.5) + 3
         return y
 
-    def _qr_layout(self, letter: Letter, text: _LetterText) -> tuple[list[_QrPanel], float]:
+    def _qr_layout(self, letter: Letter, text: LetterText) -> tuple[list[_QrPanel], float]:
         """The QR panels (portal, then bot) with their wrapped text, and their common height."""
         width = (CONTENT_WIDTH - QR_PANEL_GAP) / 2
         panels = [
@@ -615,9 +528,9 @@ class _LetterDocument(FPDF):
         self, url: str | None, caption: str, hint: str, command: str | None, width: float
     ) -> _QrPanel:
         text_width = width - 8 - (QR_SIZE + 4 if url is not None else 0)
-        self.set_font(SANS, "B", 10)
+        self._font(SANS, "B", 10)
         caption_lines = self._wrap(caption, text_width)
-        self.set_font(SANS, "", 8.5)
+        self._font(SANS, "", 8.5)
         hint_lines = self._wrap(hint, text_width)
         needed = 10 + len(caption_lines) * 5.2 + 1.5 + len(hint_lines) * 4.1
         if command is not None:
@@ -632,13 +545,22 @@ class _LetterDocument(FPDF):
     def _qr_panel(self, x: float, y: float, height: float, panel: _QrPanel) -> None:
         self.set_draw_color(*LIGHT_GREY)
         self.set_line_width(0.3)
-        self.rect(x, y, panel.width, height, style="D", round_corners=True, corner_radius=3)
+        self.rect(
+            self._mx(x, panel.width),
+            y,
+            panel.width,
+            height,
+            style="D",
+            round_corners=True,
+            corner_radius=3,
+        )
         text_x = x + 5
         if panel.url is not None:
             # The panel is white, so the QR code's quiet zone is too (4 mm ≥ 4 modules).
             qr_top = y + (height - QR_SIZE) / 2
-            draw_qr(self, panel.url, x=x + 4, y=qr_top, size=QR_SIZE)
-            self.link(x + 4, qr_top, QR_SIZE, QR_SIZE, panel.url)
+            qr_left = self._mx(x + 4, QR_SIZE)
+            draw_qr(self, panel.url, x=qr_left, y=qr_top, size=QR_SIZE)
+            self.link(qr_left, qr_top, QR_SIZE, QR_SIZE, panel.url)
             text_x = x + QR_SIZE + 8
         self._style(10, "B", NAVY)
         top = self._lines(text_x, y + 5, panel.caption_lines, leading=5.2) + 1.5
@@ -649,7 +571,7 @@ class _LetterDocument(FPDF):
             self._style(size, "B", BLACK, MONO)
             self._line(text_x, top + 2, panel.command, height=6)
 
-    def _closing(self, text: _LetterText, content_end: float) -> None:
+    def _closing(self, text: LetterText, content_end: float) -> None:
         # The date and signature sit low on the page, leaving room above them to sign or
         # stamp; a long letter pushes them down towards the footer, never into it.
         top = min(max(PAGE_HEIGHT - 42, content_end + 5), CONTENT_BOTTOM + 5)
@@ -671,24 +593,36 @@ class _LetterDocument(FPDF):
         )
 
 
+def letter_languages(letter: Letter) -> tuple[str, ...]:
+    """The languages `letter` is printed in, one page each: French, then the family's language
+    when it is another supported one (an unknown language leaves the letter French only)."""
+    language = negotiate_language(letter.language)
+    return (LETTER_LANGUAGE,) if language == LETTER_LANGUAGE else (LETTER_LANGUAGE, language)
+
+
 def render_letters(
     letters: Sequence[Letter],
     *,
     progress: Callable[[int, int], None] | None = None,
     tz: ZoneInfo | None = None,
 ) -> bytes:
-    """One PDF with one A4 page per letter, in French, in the order given (no letters: one
-    blank page, so the result is still a valid PDF).
+    """One PDF with the letters in the order given: one A4 page in French each, followed for a
+    bilingual letter by the same letter in the family's language (`letter_languages`). No
+    letters: one blank page, so the result is still a valid PDF.
 
-    `progress(done, total)` is called after each page. CPU-bound: run it in a worker thread.
-    Expiry dates are shown in `tz`, by default the deployment's TIMEZONE. `Letter.language`
-    is not used yet: bilingual letters (docs/PRODUCT.md) will draw a second `_LetterText` block."""
+    `progress(done, total)` is called after each letter. CPU-bound: run it in a worker thread.
+    Expiry dates are shown in `tz`, by default the deployment's TIMEZONE."""
     zone = tz or get_settings().tz
     total = len(letters)
     with use_language(LETTER_LANGUAGE):
         document = _LetterDocument()
         for done, letter in enumerate(letters, start=1):
-            document.letter_page(letter, _letter_text(letter, tz=zone))
+            for page, language in enumerate(letter_languages(letter)):
+                with use_language(language):
+                    text = letter_text(letter, tz=zone)
+                document.letter_page(
+                    letter, text, number=done, continued=page > 0, rtl=language in RTL_LANGUAGES
+                )
             if progress is not None:
                 progress(done, total)
         if not letters:
@@ -708,28 +642,52 @@ def letter_filename(letter: Letter) -> str:
 def split_letters(
     pdf: bytes, letters: Sequence[Letter], *, password: str | None = None
 ) -> list[tuple[str, bytes]]:
-    """The individual documents of a combined PDF from `render_letters(letters)`: one
-    single-page PDF per letter, named after its identifier, encrypted with `password` if given
-    (AES-256, cheaper here than encrypting each file afterwards)."""
+    """The individual documents of a combined PDF from `render_letters(letters)`: one PDF per
+    letter (its French page and its translation), named after its identifier, encrypted with
+    `password` if given (AES-256, cheaper here than encrypting each file afterwards)."""
     reader = PdfReader(io.BytesIO(pdf))
-    if len(reader.pages) != len(letters):
+    expected = sum(len(letter_languages(letter)) for letter in letters)
+    if len(reader.pages) != expected:
         raise ValueError(f"the PDF has {len(reader.pages)} pages for {len(letters)} letters")
     encryption = BatchEncryption(password) if password is not None else None
     files: list[tuple[str, bytes]] = []
     seen: set[str] = set()
-    for page, letter in zip(reader.pages, letters, strict=True):
+    pages = iter(reader.pages)
+    for letter in letters:
         name = letter_filename(letter)
         if name in seen:  # one guardian twice in a batch: keep both files
             name = name.removesuffix(".pdf") + f"-{letter.account_id}.pdf"
         seen.add(name)
         writer = PdfWriter()
-        writer.add_page(page)
+        for _language in letter_languages(letter):
+            writer.add_page(next(pages))
         if encryption is not None:
             encryption.apply(writer)
         buffer = io.BytesIO()
         writer.write(buffer)
         files.append((name, buffer.getvalue()))
     return files
+
+
+def letter_page_groups(reader: PdfReader) -> list[list[PageObject]]:
+    """The pages of a combined PDF of letters, letter by letter: a letter starts where a page
+    label range starts (`render_letters` opens one per letter). A PDF without labels (made
+    before bilingual letters) has one page per letter."""
+    labels = reader.root_object.get("/PageLabels")
+    pages = list(reader.pages)
+    if labels is None:
+        return [[page] for page in pages]
+    numbers = labels.get_object()["/Nums"]
+    # fpdf2 writes a range per page; a letter's first page is the one numbered 1 (« 12-1 »).
+    starts = sorted(
+        {0}
+        | {
+            int(numbers[index])
+            for index in range(0, len(numbers), 2)
+            if int(numbers[index + 1].get_object().get("/St", 1)) == 1
+        }
+    )
+    return [pages[start:end] for start, end in itertools.pairwise([*starts, len(pages)])]
 
 
 def zip_letters(files: Sequence[tuple[str, bytes]]) -> bytes:
