@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from bot.config import Settings
 from bot.context import ServiceRunner
 from bot.i18n import DEFAULT_LANGUAGE, SOURCE_LANGUAGE, SUPPORTED_LANGUAGES, _, catalog_path
-from bot.portal import account, activation, links, login, phone, recovery, security
+from bot.portal import account, activation, language, links, login, phone, recovery, security
 from bot.portal.guards import CsrfRefused
 from bot.portal.pages import STATIC_DIR, Portal, make_environment, portal_of, render
 from bot.services.portal import FORGOT_PASSWORD_PATH, database_is_reachable, record_csrf_refusal
@@ -201,6 +201,8 @@ def create_portal(
             same_site="lax",
             https_only=https,
         ),
+        # Inside the session: a signed-in family's switch is stored on its guardian.
+        Middleware(language.RememberLanguageMiddleware),
     ]
     exception_handlers: dict[Any, Callable[[Request, Exception], Any]] = {
         CsrfRefused: _csrf_refused,

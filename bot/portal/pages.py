@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from bot.config import Settings
 from bot.context import ServiceRunner
 from bot.i18n import (
+    LANGUAGE_NAMES,
     RTL_LANGUAGES,
     _,
     current_language,
@@ -34,16 +35,6 @@ from bot.services.roster import state_label
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 T = TypeVar("T")
-
-# Languages are named in their own words, whatever the page's language.
-LANGUAGE_NAMES = {
-    "fr": "Français",
-    "en": "English",
-    "ar": "العربية",
-    "pt": "Português",
-    "es": "Español",
-    "tr": "Türkçe",
-}
 
 
 @dataclass

@@ -258,10 +258,37 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+# Where LanguageMiddleware leaves the language a request asked for with `?lang=` (the
+# switch), for `bot.portal.language` to store on a signed-in family's guardian.
+CHOSEN_LANGUAGE = "chosen_language"
+
+
+def accepted_language(header: str | None, languages: Iterable[str]) -> str | None:
+    """The first of `languages` the browser's Accept-Language accepts, by quality then order
+    (« ar-MA,ar;q=0.9,fr;q=0.8 » → « ar »), or None."""
+    offered = tuple(languages)
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate((header or "").split(",")):
+        code, _sep, parameters = item.strip().partition(";")
+        quality = 1.0
+        for parameter in parameters.split(";"):
+            name, _eq, value = parameter.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        base = code.strip().replace("_", "-").split("-")[0].lower()
+        if quality > 0 and base in offered:
+            ranked.append((-quality, position, base))
+    return min(ranked)[2] if ranked else None
+
+
 class LanguageMiddleware:
     """Chooses the language of each request: `?lang=` (then remembered in a cookie for a
-    year), else the cookie, else French. The choice is in `request.state.language` and in the
-    i18n ContextVar for the whole request."""
+    year), else the cookie, else the browser's Accept-Language, else French. The choice is in
+    `request.state.language` and in the i18n ContextVar for the whole request; a `?lang=` is
+    also in `request.state.chosen_language`."""
 
     def __init__(self, app: ASGIApp, *, languages: Iterable[str], https: bool) -> None:
         self.app = app
@@ -278,8 +305,15 @@ class LanguageMiddleware:
         asked = connection.query_params.get(LANGUAGE_PARAMETER)
         chosen = asked if asked in self.languages else None
         remembered = connection.cookies.get(LANGUAGE_COOKIE)
-        language = chosen or (remembered if remembered in self.languages else DEFAULT_LANGUAGE)
-        scope.setdefault("state", {})["language"] = language
+        language = (
+            chosen
+            or (remembered if remembered in self.languages else None)
+            or accepted_language(connection.headers.get("accept-language"), self.languages)
+            or DEFAULT_LANGUAGE
+        )
+        state = scope.setdefault("state", {})
+        state["language"] = language
+        state[CHOSEN_LANGUAGE] = chosen
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and chosen and chosen != remembered:

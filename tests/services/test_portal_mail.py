@@ -60,7 +60,7 @@ def test_activation_link_in_french_with_accented_name_dated_in_the_school_zone()
     assert "30 novembre 2026" in text  # the expiry, in French
 
 
-def test_reset_link_and_identifier_reminder_follow_the_familys_language() -> None:
+def test_reset_link_and_identifier_reminder_add_the_familys_language_after_french() -> None:
     reset = parsed(
         compose_password_reset_link(
             to="ana@example.pt",
@@ -91,10 +91,24 @@ def test_reset_link_and_identifier_reminder_follow_the_familys_language() -> Non
         )
     )
 
-    assert reset["Content-Language"] == "en"
-    assert reset["Subject"] == "EduConnect — choose a new password"
-    assert reminder["Subject"] == "EduConnect — your identifiers"
+    # French first (the reference), then the same e-mail in English.
+    assert reset["Content-Language"] == "fr, en"
+    assert reset["Subject"].startswith("EduConnect — choisissez un nouveau mot de passe (")
+    assert reset["Subject"].endswith("English)")
+    text, page = parts(reset)
+    assert text.index("ouvrez ce lien") < text.index("English") < text.index("open this link")
+    assert text.count(LINK) == 2
+    assert '<div lang="en" dir="ltr"' in page and '<html lang="fr">' in page
+    assert reminder["Subject"].startswith("EduConnect — vos identifiants (")
     text, page = parts(reminder)
-    assert "a.conceicao — Ana Conceição, École Jules Ferry" in text
+    french, english = text.split("English", 1)
+    assert "Voici les identifiants EduConnect" in french
+    assert "Here are the EduConnect identifiers" in english
+    assert "a.conceicao — Ana Conceição, École Jules Ferry" in english
     assert "<li>a.conceicao2 — Ana Conceição, École Victor Hugo</li>" in page
     assert "https://portail.example.fr/mot-de-passe-oublie" in text.splitlines()
+    # The signature separator comes once, at the very end: nothing after it is greyed out
+    # but the footers.
+    lines = text.splitlines()
+    assert lines.count("-- ") == 1
+    assert text.index("\n-- \r\n") > text.index("Here are the EduConnect identifiers")

@@ -1,10 +1,20 @@
-"""E-mail: composing the credential messages, the outbox that loses nothing (writing rows,
-claiming and recording them, a batch's progress), and the transports (SMTP or a Maildir)
-the sender in `bot.jobs.outbox` hands them to.
+"""E-mail: composing the credential messages (bilingual, French first, for a family speaking
+another language), the outbox that loses nothing (writing rows, claiming and recording them,
+a batch's progress), and the transports (SMTP or a Maildir) the sender in `bot.jobs.outbox`
+hands them to.
 """
 
 from __future__ import annotations
 
+from bot.services.mail.bilingual import (
+    TranslationHeading,
+    bilingual_subject,
+    content_language,
+    html_heading,
+    plain_heading,
+    second_language,
+    translation_heading,
+)
 from bot.services.mail.claims import (
     DEFAULT_LEASE,
     SENDER_ACTOR,
@@ -62,21 +72,28 @@ __all__ = [
     "Result",
     "ServerUnavailable",
     "SmtpTransport",
+    "TranslationHeading",
     "batch_progress",
+    "bilingual_subject",
     "claim_due",
     "compose_credentials_email",
+    "content_language",
     "credentials_kind",
     "enqueue",
     "enqueue_many",
     "envelope_sender",
+    "html_heading",
     "maildir_path",
     "message_id_domain",
     "new_worker_id",
+    "plain_heading",
     "record_outcomes",
     "recover_stale_claims",
     "register_sender",
     "renew_claims",
+    "second_language",
     "sender_address",
+    "translation_heading",
     "transport_from_settings",
     "unregister_sender",
 ]

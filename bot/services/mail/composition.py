@@ -1,6 +1,7 @@
 """The credential e-mails (docs/PRODUCT.md): the same content as the printed letter, as a
 multipart message whose plain-text part reads well on its own and whose HTML part is the same
-text, laid out. No attachment. Written in French (bilingual letters come with docs/PRODUCT.md).
+text, laid out. No attachment. Written in French; for a family whose language is not French,
+the same content follows in that language (`bot.services.mail.bilingual`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import binascii
 import email.policy
 import html
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -23,6 +24,15 @@ from bot.config import get_settings
 from bot.i18n import _, current_language, format_date, ngettext, use_language
 from bot.services.accounts import CredentialKind
 from bot.services.letters import ChildLine, Letter
+from bot.services.mail.bilingual import (
+    TranslationHeading,
+    bilingual_subject,
+    content_language,
+    html_heading,
+    plain_heading,
+    second_language,
+    translation_heading,
+)
 from models import utcnow
 
 # Only an address with a non-ASCII local part needs SMTPUTF8 (and a server that offers it).
@@ -90,6 +100,16 @@ class _Content:
     dateline: str
     signature: str
     footer: str
+    # The Content-Language header: « fr », or « fr, ar » once the translation is added.
+    content_language: str = "fr"
+
+
+@dataclass(frozen=True, slots=True)
+class _Translated:
+    """The e-mail's content in the family's language, with the heading that introduces it."""
+
+    heading: TranslationHeading
+    content: _Content
 
 
 @lru_cache(maxsize=64)
@@ -260,7 +280,8 @@ def _wrap(text: str, indent: str = "", hanging: str | None = None) -> list[str]:
     return lines
 
 
-def _plain_text(content: _Content) -> str:
+def _plain_lines(content: _Content) -> list[str]:
+    """The plain text of one language, without the footer."""
     lines = [*_wrap(content.addressee), *_wrap(content.school), "", content.children_title]
     for child in content.children:
         lines += _wrap(child, "  - ", "    ")
@@ -281,8 +302,21 @@ def _plain_text(content: _Content) -> str:
         for line in content.bot_lines:
             lines += _wrap(line)
     lines += ["", *_wrap(content.safety_line), "", content.dateline, content.signature]
+    return lines
+
+
+def _plain_text(content: _Content, translated: _Translated | None = None) -> str:
+    """The plain-text part: French, then the translation if any, then the footer(s) after
+    the signature separator (only there: readers grey out everything after it)."""
+    lines = _plain_lines(content)
+    footers = [content.footer]
+    if translated is not None:
+        lines += plain_heading(translated.heading) + _plain_lines(translated.content)
+        footers.append(translated.content.footer)
     # « -- » + space: the signature separator mail readers recognise and grey out.
-    lines += ["", "-- ", *_wrap(content.footer)]
+    lines += ["", "-- "]
+    for footer in footers:
+        lines += _wrap(footer)
     return "\n".join(lines) + "\n"
 
 
@@ -295,7 +329,9 @@ def _linked(text: str, url: str | None) -> str:
     return escaped.replace(escaped_url, f'<a href="{escaped_url}">{escaped_url}</a>', 1)
 
 
-def _html(content: _Content, letter: Letter) -> str:
+def _html_parts(content: _Content, letter: Letter, start: str = "left") -> list[str]:
+    """The HTML paragraphs of one language, footer included; `start` is the side lists are
+    indented on (« right » in a right-to-left language)."""
     e = html.escape
     para = '<p style="margin:0 0 12px 0">{}</p>'.format
     parts = [
@@ -312,7 +348,7 @@ def _html(content: _Content, letter: Letter) -> str:
         # The password alone in a monospace face: 8 characters without 0/O or 1/I to confuse.
         label = e(content.password_line).replace(
             e(letter.password),
-            '<span style="font-family:Consolas,Menlo,monospace;font-size:17px;'
+            '<span dir="ltr" style="font-family:Consolas,Menlo,monospace;font-size:17px;'
             f'letter-spacing:2px">{e(letter.password)}</span>',
             1,
         )
@@ -331,7 +367,7 @@ def _html(content: _Content, letter: Letter) -> str:
     )
     parts.append(
         f'<h2 style="font-size:17px;margin:16px 0 8px 0">{e(content.steps_title)}</h2>'
-        f'<ol style="margin:0 0 12px 0;padding-left:22px">{steps}</ol>'
+        f'<ol style="margin:0 0 12px 0;padding-{start}:22px">{steps}</ol>'
     )
     parts.append(para(_linked(content.portal_line, letter.portal_url)))
     if content.bot_lines:
@@ -343,6 +379,22 @@ def _html(content: _Content, letter: Letter) -> str:
     parts.append(
         '<p style="margin:16px 0 0 0;font-size:12px;color:#667085">' + e(content.footer) + "</p>"
     )
+    return parts
+
+
+def _html(content: _Content, letter: Letter, translated: _Translated | None = None) -> str:
+    """The HTML part: French, then the translation in a block of its own language and
+    direction."""
+    e = html.escape
+    parts = _html_parts(content, letter)
+    if translated is not None:
+        heading = translated.heading
+        parts += [
+            f'<div {heading.html_attributes} style="margin:24px 0 0 0">',
+            html_heading(heading),
+            *_html_parts(translated.content, letter, heading.start_side),
+            "</div>",
+        ]
     return (
         '<!DOCTYPE html>\n<html lang="fr">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{e(content.subject)}</title>\n</head>\n"
@@ -440,7 +492,7 @@ def _assemble_ascii(
     message["Message-ID"] = make_msgid(domain=message_id_domain(mail_from))
     # RFC 3834: out-of-office robots must not answer a machine.
     message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = "fr"
+    message["Content-Language"] = content.content_language
     message["MIME-Version"] = "1.0"
     # « =_ » never occurs in quoted-printable text: the boundary cannot clash with the parts.
     message["Content-Type"] = f'multipart/alternative;\n boundary="=_{secrets.token_hex(16)}"'
@@ -464,7 +516,7 @@ def _assemble_smtputf8(
     message.set_content(text, charset="utf-8", cte="quoted-printable")
     message.add_alternative(body_html, subtype="html", charset="utf-8", cte="quoted-printable")
     # After the content: setting the content replaces every Content-* header.
-    message["Content-Language"] = "fr"
+    message["Content-Language"] = content.content_language
     return message
 
 
@@ -476,6 +528,7 @@ def compose_credentials_email(
     now: datetime | None = None,
 ) -> EmailMessage:
     """The e-mail carrying `letter` to its guardian: multipart/alternative (plain text + HTML),
+    in French, followed by the same content in `letter.language` when that is another language,
     `To: "Prénom NOM" <address>` (RFC 2047 encoded), a Subject naming the school, a unique
     Message-ID on MAIL_FROM's domain and a Date. Dates are shown in `tz` (default: the TIMEZONE
     setting). Serialise it with `as_bytes()`; its headers are already encoded.
@@ -487,8 +540,19 @@ def compose_credentials_email(
     zone = tz or get_settings().tz
     with use_language("fr"):
         content = _content(letter, zone)
-        text = _plain_text(content)
-        body_html = _html(content, letter)
+    translated = None
+    second = second_language(letter.language)
+    if second is not None:
+        with use_language(second):
+            translated = _Translated(translation_heading(second), _content(letter, zone))
+        content = replace(
+            content,
+            subject=bilingual_subject(content.subject, second),
+            content_language=content_language(second),
+        )
+    with use_language("fr"):
+        text = _plain_text(content, translated)
+        body_html = _html(content, letter, translated)
     date = format_datetime((now or utcnow()).astimezone(zone))
     username = letter.email.rpartition("@")[0]
     assemble = _assemble_ascii if username.isascii() else _assemble_smtputf8

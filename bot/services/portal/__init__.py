@@ -3,10 +3,10 @@ activation, « mon compte », forgotten password and identifier, and the e-mails
 
 One module per flow, as `bot/portal/` has one per page: `login.py`, `activation.py`, `links.py`
 (the e-mailed single-use links), `phone.py` (the link the bot gives after a verified mobile
-number), `account.py`, `recovery.py`, plus `throttling.py`, `mail.py`
-and `operations.py`. State changes go through the account service (`bot.services.accounts`),
-which audits them; the portal adds its own refusals to the audit log. Every function takes
-`session=` and leaves committing to the caller.
+number), `account.py`, `recovery.py`, `language.py` (the switch's choice stored on the
+guardian), plus `throttling.py`, `mail.py` and `operations.py`. State changes go through the
+account service (`bot.services.accounts`), which audits them; the portal adds its own refusals
+to the audit log. Every function takes `session=` and leaves committing to the caller.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from bot.services.portal.activation import (
     send_confirmation_link_again,
 )
 from bot.services.portal.forms import FormResult, Problem, RequestResult, RequestStatus
+from bot.services.portal.language import remember_language
 from bot.services.portal.links import LinkStatus, LinkView, follow_confirmation_link, inspect_link
 from bot.services.portal.login import LoginStatus, log_in
 from bot.services.portal.operations import database_is_reachable, purge_stale, record_csrf_refusal
@@ -73,6 +74,7 @@ __all__ = [
     "phone_activation_page",
     "purge_stale",
     "record_csrf_refusal",
+    "remember_language",
     "request_email_change",
     "request_password_reset",
     "resend_activation_link",

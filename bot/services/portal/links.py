@@ -30,6 +30,7 @@ from bot.services.portal.common import (
     same_address,
     school_name_of,
 )
+from bot.services.portal.language import family_language
 from bot.services.portal.throttling import LINKS_PER_CLIENT, count_event, locked_until, retry_time
 from models import Account, AccountState, Guardian, PortalToken, PortalTokenPurpose
 
@@ -142,7 +143,9 @@ def mail_link(
     now: datetime,
 ) -> None:
     """Issue a link of `purpose` for `account` and put its e-mail, addressed to `to`, in the
-    outbox (the caller's transaction): the secret exists in clear only inside that e-mail."""
+    outbox (the caller's transaction): the secret exists in clear only inside that e-mail,
+    bilingual when the family's language (`language` on the portal, else the guardian's) is
+    not French."""
     token, expires_at = issue_link(session, account, purpose, email=to, now=now)
     message = compose(
         to=to,
@@ -152,7 +155,7 @@ def mail_link(
         link=f"{portal_url.rstrip('/')}{path}{token}",
         expires_at=expires_at,
         mail_from=mail_from,
-        language=language,
+        language=family_language(language, guardian),
         now=now,
     )
     enqueue(

@@ -2,8 +2,9 @@
 confirmation link, the « mot de passe oublié » link and the « identifiant oublié » reminder.
 
 Each is multipart/alternative (plain text that reads well alone + the same text as HTML), in
-the language the family used on the portal (French by default), with a unique Message-ID on
-MAIL_FROM's domain. They go through the outbox (`bot.services.mail.outbox.enqueue`).
+French, followed by the same text in the family's language when that is another one
+(`bot.services.mail.bilingual`), with a unique Message-ID on MAIL_FROM's domain. They go through
+the outbox (`bot.services.mail.outbox.enqueue`).
 """
 
 from __future__ import annotations
@@ -22,15 +23,25 @@ from zoneinfo import ZoneInfo
 
 from bot.config import get_settings
 from bot.i18n import (
+    DEFAULT_LANGUAGE,
     N_,
     _,
-    current_language,
     format_date,
     format_time,
     ngettext,
     use_language,
 )
-from bot.services.mail import message_id_domain, sender_address
+from bot.services.mail import (
+    TranslationHeading,
+    bilingual_subject,
+    content_language,
+    html_heading,
+    message_id_domain,
+    plain_heading,
+    second_language,
+    sender_address,
+    translation_heading,
+)
 from models import utcnow
 
 TEXT_WIDTH = 76
@@ -55,7 +66,24 @@ class IdentifierLine:
 Paragraph = str | _Link | tuple[str, ...]
 
 
-def _text(paragraphs: Sequence[Paragraph], footer: str) -> str:
+@dataclass(frozen=True, slots=True)
+class _Version:
+    """The e-mail in one language: its subject, paragraphs (greeting first) and footer."""
+
+    subject: str
+    paragraphs: Sequence[Paragraph]
+    footer: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Translated:
+    """The e-mail in the family's language, with the heading that introduces it."""
+
+    heading: TranslationHeading
+    version: _Version
+
+
+def _text_lines(paragraphs: Sequence[Paragraph]) -> list[str]:
     lines: list[str] = []
     for paragraph in paragraphs:
         if isinstance(paragraph, _Link):
@@ -68,11 +96,26 @@ def _text(paragraphs: Sequence[Paragraph], footer: str) -> str:
         else:
             lines += textwrap.wrap(paragraph, TEXT_WIDTH, break_on_hyphens=False) or [""]
         lines.append("")
-    lines += ["-- ", *textwrap.wrap(footer, TEXT_WIDTH)]
+    return lines
+
+
+def _text(french: _Version, translated: _Translated | None) -> str:
+    """The plain-text part: French, then the translation if any, then the footer(s) after the
+    signature separator (only there: readers grey out everything after it)."""
+    lines = _text_lines(french.paragraphs)
+    footers = [french.footer]
+    if translated is not None:
+        lines += plain_heading(translated.heading)[1:] + _text_lines(translated.version.paragraphs)
+        footers.append(translated.version.footer)
+    lines.append("-- ")
+    for footer in footers:
+        lines += textwrap.wrap(footer, TEXT_WIDTH)
     return "\n".join(lines) + "\n"
 
 
-def _html(subject: str, paragraphs: Sequence[Paragraph], footer: str, language: str) -> str:
+def _html_parts(paragraphs: Sequence[Paragraph], footer: str, start: str = "left") -> list[str]:
+    """The HTML paragraphs of one language, footer last; `start` is the side lists are
+    indented on (« right » in a right-to-left language)."""
     e = html.escape
     parts: list[str] = []
     for paragraph in paragraphs:
@@ -83,12 +126,30 @@ def _html(subject: str, paragraphs: Sequence[Paragraph], footer: str, language: 
             )
         elif isinstance(paragraph, tuple):
             items = "".join(f"<li>{e(item)}</li>" for item in paragraph)
-            parts.append(f'<ul style="margin:0 0 12px 0;padding-left:22px">{items}</ul>')
+            parts.append(f'<ul style="margin:0 0 12px 0;padding-{start}:22px">{items}</ul>')
         else:
             parts.append(f'<p style="margin:0 0 12px 0">{e(paragraph)}</p>')
     parts.append(f'<p style="margin:16px 0 0 0;font-size:12px;color:#4a5565">{e(footer)}</p>')
+    return parts
+
+
+def _html(subject: str, french: _Version, translated: _Translated | None) -> str:
+    """The HTML part: French, then the translation in a block of its own language and
+    direction."""
+    e = html.escape
+    parts = _html_parts(french.paragraphs, french.footer)
+    if translated is not None:
+        heading = translated.heading
+        parts += [
+            f'<div {heading.html_attributes} style="margin:24px 0 0 0">',
+            html_heading(heading),
+            *_html_parts(
+                translated.version.paragraphs, translated.version.footer, heading.start_side
+            ),
+            "</div>",
+        ]
     return (
-        f'<!DOCTYPE html>\n<html lang="{e(language)}">\n<head>\n<meta charset="utf-8">\n'
+        f'<!DOCTYPE html>\n<html lang="{DEFAULT_LANGUAGE}">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{e(subject)}</title>\n</head>\n"
         '<body style="margin:0;padding:16px;font-family:Arial,Helvetica,sans-serif;'
         'font-size:15px;line-height:1.45;color:#1d2939">\n'
@@ -97,8 +158,8 @@ def _html(subject: str, paragraphs: Sequence[Paragraph], footer: str, language: 
 
 
 def _assemble(
-    subject: str,
-    paragraphs: Sequence[Paragraph],
+    french: _Version,
+    translated: _Translated | None,
     *,
     to: str,
     addressee: str,
@@ -106,9 +167,9 @@ def _assemble(
     tz: ZoneInfo,
     now: datetime | None,
 ) -> EmailMessage:
-    """The e-mail, in the current language (`use_language`), dated `now` in the school's zone."""
-    footer = _footer()
-    language = current_language()
+    """The e-mail, French then `translated` if any, dated `now` in the school's zone."""
+    second = translated.heading.language if translated is not None else None
+    subject = bilingual_subject(french.subject, second)
     username, _at, domain = to.rpartition("@")
     # Only an address with a non-ASCII local part needs SMTPUTF8 (and a server offering it).
     policy = email.policy.SMTP if username.isascii() else email.policy.SMTPUTF8
@@ -120,14 +181,14 @@ def _assemble(
     message["Message-ID"] = make_msgid(domain=message_id_domain(mail_from))
     # RFC 3834: out-of-office robots must not answer a machine.
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(_text(paragraphs, footer), charset="utf-8", cte="quoted-printable")
+    message.set_content(_text(french, translated), charset="utf-8", cte="quoted-printable")
     message.add_alternative(
-        _html(subject, paragraphs, footer, language),
+        _html(subject, french, translated),
         subtype="html",
         charset="utf-8",
         cte="quoted-printable",
     )
-    message["Content-Language"] = language
+    message["Content-Language"] = content_language(second)
     return message
 
 
@@ -193,20 +254,29 @@ def _compose(
     now: datetime | None,
 ) -> EmailMessage:
     """The e-mail to `addressee` whose subject and paragraphs `content` words (given the
-    school's zone), after the greeting every portal e-mail opens with, in `language`."""
+    school's zone), after the greeting every portal e-mail opens with: in French, then in
+    `language` when that is another one."""
     zone = tz or get_settings().tz
-    with use_language(language):
-        subject, paragraphs = content(zone)
-        greeting = _("For the attention of {name}").format(name=addressee)
-        return _assemble(
-            subject,
-            [greeting, *paragraphs],
-            to=to,
-            addressee=addressee,
-            mail_from=mail_from,
-            tz=zone,
-            now=now,
-        )
+
+    def version(code: str) -> _Version:
+        with use_language(code):
+            subject, paragraphs = content(zone)
+            greeting = _("For the attention of {name}").format(name=addressee)
+            return _Version(subject, [greeting, *paragraphs], _footer())
+
+    second = second_language(language)
+    translated = None
+    if second is not None:
+        translated = _Translated(translation_heading(second), version(second))
+    return _assemble(
+        version(DEFAULT_LANGUAGE),
+        translated,
+        to=to,
+        addressee=addressee,
+        mail_from=mail_from,
+        tz=zone,
+        now=now,
+    )
 
 
 def _compose_link(

@@ -29,6 +29,7 @@ from bot.services.portal.forms import (
     RequestStatus,
     new_password_problems,
 )
+from bot.services.portal.language import family_language
 from bot.services.portal.links import (
     RESET_PATH,
     LinkStatus,
@@ -242,7 +243,7 @@ def send_identifier_reminder(
         login_url=f"{portal_url.rstrip('/')}{LOGIN_PATH}",
         forgot_password_url=forgotten_password_url(portal_url),
         mail_from=mail_from,
-        language=language,
+        language=family_language(language, first_guardian),
         now=now,
     )
     enqueue(
