@@ -110,6 +110,8 @@ class Invitation(SQLModel, table=True):
     expires_at: datetime
     used_at: datetime | None = None
     used_by_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
+    # Revoked by the operator before it was used: it no longer works.
+    revoked_at: datetime | None = None
 
 
 class SchoolClass(SQLModel, table=True):
@@ -211,6 +213,10 @@ class Account(SQLModel, table=True):
     # Set when the guardian is no longer linked to any pupil; the state is kept for history.
     deactivated_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # Bumped at logout, password change and reset: a portal session made before is refused.
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Set after too many wrong birth dates at activation: the account waits for the school.
+    activation_locked_at: datetime | None = None
 
 
 class AuditEvent(SQLModel, table=True):
