@@ -92,7 +92,7 @@ _STATEMENT_KINDS = (
     ("reminded guardians", re.compile(r"\bfamily_reminder\b")),
     ("open help requests", re.compile(r"\bhelp_request\b")),
     ("final check's list", re.compile(r"SELECT DISTINCT pupil\.school_id")),
-    ("classes of a school", re.compile(r"FROM school_class\b")),
+    ("classes of the schools", re.compile(r"FROM school_class\b")),
     ("schools", re.compile(r"FROM school\b")),
 )
 

@@ -28,7 +28,10 @@ def test_quantile_is_the_nearest_rank() -> None:
             "reminded guardians",
         ),
         ("SELECT help_request.school_id, count(*) FROM help_request", "open help requests"),
-        ("SELECT school_class.id FROM school_class WHERE ...", "classes of a school"),
+        (
+            "SELECT school_class.school_id, school_class.id FROM school_class WHERE ...",
+            "classes of the schools",
+        ),
         ("SELECT school.id, school.uai FROM school WHERE school.id IN (...)", "schools"),
         ("SELECT 1", "other"),
     ],

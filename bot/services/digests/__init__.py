@@ -38,6 +38,7 @@ from bot.services.digests.district import (
     district_snapshot,
     previous_district_digest,
 )
+from bot.services.digests.progress import Progress, ToDoCounts, school_totals
 
 __all__ = [
     "BEHIND_CLASSES",
@@ -51,8 +52,10 @@ __all__ = [
     "DigestContent",
     "DistrictOverview",
     "NextAction",
+    "Progress",
     "SchoolLine",
     "SchoolNotFoundError",
+    "ToDoCounts",
     "chart_data",
     "digest_content",
     "digest_contents",
@@ -63,4 +66,5 @@ __all__ = [
     "previous_district_digest",
     "render_bars",
     "render_chart",
+    "school_totals",
 ]

@@ -27,7 +27,7 @@ from bot.services.digests.queries import (
     schools_by_id,
 )
 from bot.services.errors import ServiceError
-from bot.services.roster import STATE_LIGHTS, ClassInfo, Counts, known_classes
+from bot.services.roster import STATE_LIGHTS, ClassInfo, Counts, known_classes_by_school
 from models import AccountState, School, utcnow
 
 # The classes furthest behind a digest names, and how many classes an action may name before
@@ -213,6 +213,7 @@ class _Facts:
 
     now: datetime
     today: date
+    classes: dict[int, list[ClassInfo]]
     progress: dict[tuple[int, int | None], Progress]
     previous: dict[int, tuple[datetime, dict[str, Any]]]
     reminded: dict[int, list[GuardianName]]
@@ -220,10 +221,10 @@ class _Facts:
     missing: dict[int, dict[int | None, list[GuardianName]]] | None
 
 
-def _content(session: Session, school: School, facts: _Facts) -> DigestContent:
+def _content(school: School, facts: _Facts) -> DigestContent:
     assert school.id is not None
     school_id = school.id
-    classes = known_classes(session, school_id=school_id)
+    classes = facts.classes.get(school_id, [])
     progress = [facts.progress.get((school_id, info.id), EMPTY) for info in classes]
     groups = [
         ClassProgress.of(info.label, info.id, p.counts)
@@ -272,9 +273,8 @@ def digest_contents(
     tz: ZoneInfo | None = None,
 ) -> list[DigestContent]:
     """What the digests of many schools say at `now`, in the order of `school_ids` (unknown
-    ones left out): the same few set-based queries for 1 school or 500, plus one for each
-    school's classes. Days are counted in `tz` (default: TIMEZONE); `with_missing` adds the
-    final check's complete list."""
+    ones left out): the same few set-based queries for 1 school or 500. Days are counted in
+    `tz` (default: TIMEZONE); `with_missing` adds the final check's complete list."""
     moment = as_utc(now or utcnow())
     schools = schools_by_id(session, school_ids)
     ids = list(schools)
@@ -291,13 +291,14 @@ def digest_contents(
     facts = _Facts(
         now=moment,
         today=moment.astimezone(tz or get_settings().tz).date(),
+        classes=known_classes_by_school(session, school_ids=ids),
         progress=progress,
         previous=previous,
         reminded=reminded_between(session, since=since, until=moment),
         requests=open_request_counts(session, school_ids=ids),
         missing=not_activated_by_class(session, school_ids=ids) if with_missing else None,
     )
-    return [_content(session, schools[i], facts) for i in dict.fromkeys(school_ids) if i in schools]
+    return [_content(schools[i], facts) for i in dict.fromkeys(school_ids) if i in schools]
 
 
 def digest_content(

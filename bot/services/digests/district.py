@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 from bot.config import get_settings
 from bot.services.digests.chart import STATE_COLOURS, ChartData, ChartSeries
-from bot.services.digests.progress import EMPTY, school_progress
+from bot.services.digests.progress import EMPTY, school_totals
 from bot.services.digests.queries import as_utc, open_request_counts, schools_by_id
 from bot.services.roster import Counts
 from models import AccountState, DistrictDigestRun, utcnow
@@ -119,12 +119,12 @@ def district_overview(
     today = moment.astimezone(tz or get_settings().tz).date()
     schools = schools_by_id(session, school_ids)
     ids = list(schools)
-    progress = school_progress(session, school_ids=ids, stale_before=moment)
+    progress = school_totals(session, school_ids=ids, stale_before=moment)
     requests = open_request_counts(session, school_ids=ids)
     snapshot = previous[1] if previous else None
     lines = []
     for school_id, school in schools.items():
-        counts = progress.get((school_id, None), EMPTY).counts
+        counts = progress.get(school_id, EMPTY).counts
         lines.append(
             SchoolLine(
                 school_id=school_id,

@@ -1,5 +1,5 @@
 """The digest's other read queries, for many schools at once: who is not green yet, who was
-reminded, the previous digest, the open help requests, the classes in school order.
+reminded, the previous digest, the open help requests.
 """
 
 from __future__ import annotations

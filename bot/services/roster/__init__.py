@@ -50,6 +50,7 @@ from bot.services.roster.scopes import (
     ScopeKind,
     UnknownClassError,
     known_classes,
+    known_classes_by_school,
     known_levels,
     resolve_scope,
     scope_from_token,
@@ -63,6 +64,7 @@ from bot.services.roster.states import (
 from bot.services.roster.statistics import (
     Counts,
     GroupCounts,
+    enrolled_links,
     school_statistics,
 )
 from bot.services.roster.status import (
@@ -108,12 +110,14 @@ __all__ = [
     "category_name",
     "correct_guardian_email",
     "discard_uploads",
+    "enrolled_links",
     "export_accounts",
     "guardian_card",
     "identify_roster_file",
     "import_roster",
     "import_uploads",
     "known_classes",
+    "known_classes_by_school",
     "known_levels",
     "lights_and_percentages",
     "list_guardians",

@@ -33,6 +33,7 @@ __all__ = [
     "GroupCounts",
     "SchoolStatistics",
     "class_statistics",
+    "enrolled_links",
     "level_sort_key",
     "parse_levels",
     "school_statistics",
@@ -145,25 +146,21 @@ def _class_sort_key(group: GroupCounts) -> tuple[tuple[int, str], str, int]:
 _TOTAL, _CLASS, _LEVEL = "total", "class", "level"
 
 
-def _links(school_id: int, class_id: int | None, level: str | None) -> Any:
-    """One row per (enrolled pupil, active account of one of their guardians); pupils without
-    any active account get one row with a NULL account."""
+def enrolled_links(*conditions: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """One row per (enrolled pupil, active account of one of their guardians), pupils without
+    any active account once with NULL account columns: `school_id`, `class_id`, `level`,
+    `pupil_id`, `account_id`, `state`. `conditions` choose the pupils (a school, a class…).
+
+    The rows both /etat and the digests count; callers may join more (the digests join the
+    guardian for their e-mail) and add columns."""
     # A pupil counts while enrolled: not archived, and not in an archived class (the left join
     # leaves `archived_at` NULL for pupils without a class).
-    conditions: list[ColumnElement[bool]] = [
-        col(Pupil.school_id) == school_id,
-        col(Pupil.archived_at).is_(None),
-        col(SchoolClass.archived_at).is_(None),
-    ]
-    if class_id is not None:
-        conditions.append(col(Pupil.class_id) == class_id)
-    if level is not None:
-        conditions.append(col(Pupil.level) == level)
     return (
         select(
-            col(Pupil.id).label("pupil_id"),
+            col(Pupil.school_id).label("school_id"),
             col(Pupil.class_id).label("class_id"),
             col(Pupil.level).label("level"),
+            col(Pupil.id).label("pupil_id"),
             col(Account.id).label("account_id"),
             col(Account.state).label("state"),
         )
@@ -177,9 +174,20 @@ def _links(school_id: int, class_id: int | None, level: str | None) -> Any:
                 col(Account.deactivated_at).is_(None),
             ),
         )
-        .where(*conditions)
-        .cte("links")
+        .where(
+            col(Pupil.archived_at).is_(None), col(SchoolClass.archived_at).is_(None), *conditions
+        )
     )
+
+
+def _links(school_id: int, class_id: int | None, level: str | None) -> Any:
+    """The school's enrolled links, or those of one of its classes or levels."""
+    conditions: list[ColumnElement[bool]] = [col(Pupil.school_id) == school_id]
+    if class_id is not None:
+        conditions.append(col(Pupil.class_id) == class_id)
+    if level is not None:
+        conditions.append(col(Pupil.level) == level)
+    return enrolled_links(*conditions).cte("links")
 
 
 def _aggregate(links: Any, kind: str, key: ColumnElement[Any] | None) -> Select[*tuple[Any, ...]]:
