@@ -2,17 +2,29 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What `make run` needs, and the tools too (tests, linters, pip-audit): each installed from its
+# lock file, every version pinned and every file's hash checked (pip-compile --generate-hashes;
+# `make lock` writes them again after pyproject.toml changes).
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench i18n clean
+.PHONY: run test lint audit bench i18n lock clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
 
-run: $(STAMP)
+$(RUN_STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+$(STAMP): requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/educonnect-bot run
 
 lint: $(STAMP)
@@ -20,8 +32,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# Known vulnerabilities fail the run; without the advisory database it says so and goes on.
+audit: $(STAMP)
+	$(BIN)/python .ci/audit
+
+test: lint audit
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --extra dev -o requirements-dev.lock pyproject.toml
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
