@@ -26,6 +26,7 @@ from bot.jobs import (
 )
 from bot.persistence import SQLPersistence
 from bot.portal.server import RunningPortal, start_portal
+from bot.services.roster import discard_stale_uploads
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ async def _post_stop(application: Any) -> None:
 def run_bot(settings: Settings) -> None:
     """Run the real bot in polling mode until Ctrl-C or SIGTERM."""
     settings.ensure_data_dir()
+    # Imports abandoned before a restart lost their conversation's timeout: their files go now.
+    discard_stale_uploads(data_dir=settings.data_dir)
     engine = make_engine(settings.sqlalchemy_url)
     upgrade_schema(engine)
     application = build_application(settings, engine)

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+@dataclass(frozen=True)
+class SecretKeySource:
+    """Where the deployment's Fernet key (it encrypts the schools' document passwords) comes
+    from: the key itself (SECRET_KEY), else a file kept outside the data folder
+    (SECRET_KEY_FILE, e.g. a container secret), else `data_dir/secret.key`, created on first
+    use. The first two keep the key out of the data folder's backups."""
+
+    data_dir: Path
+    value: str | None = field(default=None, repr=False)
+    file: Path | None = None
 
 
 class Settings(BaseSettings):
@@ -30,11 +44,42 @@ class Settings(BaseSettings):
     smtp_password: str | None = Field(default=None, repr=False)
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     mail_from: str = "EduConnect <no-reply@educonnect.invalid>"
+    # "maildir" writes every e-mail into DATA_DIR/maildir instead of sending it: the offline
+    # sandbox's default, and a real bot's only with this explicit choice (see bot.runner).
+    mail_transport: Literal["smtp", "maildir"] | None = None
 
     portal_url: str = "http://127.0.0.1:8080"
     portal_bind: str = "127.0.0.1:8080"
+    # The reverse proxies whose X-Forwarded-For uvicorn believes (comma-separated addresses or
+    # networks, « * » for any): the portal throttles per client address, so behind a proxy it
+    # must be the proxy's address, or every family would count as the proxy.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
 
     timezone: str = "Europe/Paris"
+
+    # The document passwords' key: SECRET_KEY wins over SECRET_KEY_FILE, which wins over
+    # DATA_DIR/secret.key (see SecretKeySource).
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _a_fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refuse a malformed key at start, not at the first PDF."""
+        if value is not None and value.get_secret_value():
+            try:
+                Fernet(value.get_secret_value().strip().encode("ascii"))
+            except (ValueError, UnicodeEncodeError) as error:
+                raise ValueError(
+                    "SECRET_KEY must be a Fernet key (32 url-safe base64-encoded bytes)"
+                ) from error
+        return value
+
+    @property
+    def secret_key_source(self) -> SecretKeySource:
+        """Where the document passwords' key comes from, by precedence."""
+        value = self.secret_key.get_secret_value().strip() if self.secret_key else None
+        return SecretKeySource(self.data_dir, value or None, self.secret_key_file)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -41,7 +41,12 @@ def _make_sqlite_file_private(url: str) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`, with SQLite tuned for a bot and its private database file."""
+    """An engine for `url`, with SQLite tuned for a bot and its private database file.
+
+    Its errors never show the statement's parameters (`hide_parameters`): they hold families'
+    addresses and password hashes, and errors end up in the log.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         _make_sqlite_file_private(url)
         engine = create_engine(

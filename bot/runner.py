@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.i18n import _
 from bot.sandbox.run import run_sandbox
 from bot.services.errors import ServiceError
+from bot.services.mail import maildir_path
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,24 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+def check_mail_transport(settings: Settings) -> None:
+    """Refuse a real bot that would write families' credentials into a Maildir nobody reads
+    while their lights say « sent »: without SMTP_HOST, only MAIL_TRANSPORT=maildir allows it."""
+    if settings.mail_transport == "maildir":
+        return
+    if not settings.smtp_host:
+        raise RunError(
+            _(
+                "SMTP_HOST is not set, so no e-mail would reach the families: set SMTP_HOST "
+                "(and SMTP_USERNAME, SMTP_PASSWORD), or MAIL_TRANSPORT=maildir to keep every "
+                "e-mail in {folder} on purpose."
+            ).format(folder=maildir_path(settings))
+        )
+
+
 def run_real(settings: Settings) -> int:
     """Poll Telegram until Ctrl-C or SIGTERM; 0 after a clean stop."""
+    check_mail_transport(settings)
     configure_logging(settings)
     # The address without the token, which must never reach a log.
     log.info("starting the bot against %s", settings.telegram_base_url)

@@ -20,6 +20,7 @@ from bot.context import BotContext, EduConnectApplication
 from bot.i18n import _, negotiate_language, set_language
 from bot.services.accounts import remember_bot_username
 from handlers import (
+    activation_unlock,
     classes,
     digest,
     distribution,
@@ -52,6 +53,7 @@ _FEATURES = [
     # After distribution: a document password being typed must never be read as an address.
     guardian_card_actions,
     guardian_language,
+    activation_unlock,
     helpdesk,
     school,
     classes,

@@ -15,6 +15,7 @@ from telegram.ext import ConversationHandler
 from bot.context import BotContext
 from bot.i18n import _
 from bot.services.schools import directed_schools, inspected_schools
+from handlers.menus import reset_stale_director_menu
 
 # user_data key of the school a director of several schools is working on.
 CURRENT_SCHOOL_KEY = "school_id"
@@ -96,6 +97,27 @@ async def refuse_non_director(update: Update) -> None:
     )
 
 
+async def refuse_former_director(update: Update, context: BotContext) -> bool:
+    """If this user's chat still shows the director menu though they direct no school any
+    more (the operator removed them), reset the menu and tell them why; False otherwise."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return False
+    inspector = bool(await inspector_schools_of(context, user.id))
+    if not await reset_stale_director_menu(context.bot, chat.id, inspector=inspector):
+        return False
+    await _reply(
+        update,
+        _(
+            "You no longer direct a school with this assistant, so school commands are closed "
+            "to you and your menu has been reset. If this is a mistake, ask the person who "
+            "invited you for a new invitation, then type <code>/start</code> followed by its "
+            "code."
+        ),
+    )
+    return True
+
+
 async def refuse_outside_private_chat(update: Update) -> None:
     """Tell a director that school data is only shown in their private chat with the bot."""
     await _reply(
@@ -115,9 +137,9 @@ def director_only(
 ) -> Callable[[Update, BotContext], Coroutine[Any, Any, Any]]:
     """Run `callback(update, context, school)` for directors; refuse everyone else.
 
-    The school is looked up afresh on every update, so a revoked director loses access at once
-    and a director never reaches another school's data. Outside a private chat nothing is
-    shown, since other members of a group would see it.
+    The school is looked up afresh on every update, so a removed director loses access at once
+    (and their chat's director menu is reset) and a director never reaches another school's
+    data. Outside a private chat nothing is shown, since other members of a group would see it.
     """
 
     @functools.wraps(callback)
@@ -128,7 +150,8 @@ def director_only(
             return ConversationHandler.END
         school = await current_school(update, context)
         if school is None:
-            await refuse_non_director(update)
+            if not await refuse_former_director(update, context):
+                await refuse_non_director(update)
             return ConversationHandler.END
         return await callback(update, context, school)
 

@@ -3,8 +3,9 @@ and the one-tap actions its state allows, with their callback data.
 
 Callback data: `ga:<action>:<account id>[:<help request id>]` — `card` shows the card; `mail`,
 `pdf` start the distribution conversation (`handlers.distribution.picked`); `link` and `email`
-are handled in `handlers.guardian_card_actions`. Only buttons and texts live here, so that the
-help desk's keyboards can use them.
+are handled in `handlers.guardian_card_actions`; `unlock` (on the notice of an activation
+waiting for the school) in `handlers.activation_unlock`. Only buttons and texts live here, so
+that the help desk's keyboards can use them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ PDF = "pdf"
 LINK = "link"
 EMAIL = "email"
 LANGUAGE = "lang"
+UNLOCK = "unlock"
 
 
 def action_pattern(*actions: str) -> re.Pattern[str]:

@@ -107,6 +107,27 @@ async def set_inspector_menu(bot: Bot, chat_id: int) -> bool:
     return True
 
 
+async def reset_stale_director_menu(bot: Bot, chat_id: int, *, inspector: bool) -> bool:
+    """Take the director menu away from a private chat whose user no longer directs a school
+    (an operator removed them): the inspector menu if they still inspect, else the default
+    family menu. True if the chat still had the director menu; never raises."""
+    director = {command for command, _description in DIRECTOR_COMMANDS}
+    scope = BotCommandScopeChat(chat_id)
+    try:
+        shown = await bot.get_my_commands(scope=scope)
+        if not shown or {command.command for command in shown} != director:
+            return False
+        if inspector:
+            await _set_menu(bot, INSPECTOR_COMMANDS, scope)
+        else:
+            for _language, language_code in MENU_LANGUAGES:
+                await bot.delete_my_commands(scope=scope, language_code=language_code)
+    except TelegramError as error:
+        log.warning("could not reset a former director's menu (%s)", type(error).__name__)
+        return False
+    return True
+
+
 async def install(application: Application) -> None:
     """Set the family menu, then the menu of every known director's chat.
 

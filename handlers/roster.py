@@ -21,6 +21,7 @@ from telegram.ext import (
     CommandHandler,
     ConversationHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 from telegram.warnings import PTBUserWarning
@@ -29,6 +30,7 @@ from bot.context import BotContext
 from bot.i18n import _, format_number, ngettext
 from bot.services.roster import (
     MAX_FILE_BYTES,
+    UPLOAD_LIFETIME,
     ImportReport,
     LineIssue,
     RecordCounts,
@@ -48,6 +50,9 @@ CONFIRMING_IMPORT = "confirming_import"
 
 PREFIX = "imp:"
 IMPORT, IMPORT_ALONE, CANCEL = f"{PREFIX}go", f"{PREFIX}alone", f"{PREFIX}cancel"
+# An import left waiting this long is dropped and its files deleted: they hold a school's
+# pupils and families, and nobody is coming back for them.
+IMPORT_TIMEOUT_SECONDS = UPLOAD_LIFETIME.total_seconds()
 PENDING_KEY = "roster_import"  # user_data: {"school_id": 3, "files": [{name, path, kind}]}
 
 _ACCEPTED_SUFFIXES = frozenset({".csv", ".txt"})
@@ -348,8 +353,10 @@ async def _preview(
         await message.reply_text(text)
     await message.reply_text(texts[-1], reply_markup=_confirm_keyboard())
     if len(report.issues) > _SHOWN_ISSUES:
+        # Thousands of lines for a large file: written off the event loop.
+        full_report = await asyncio.to_thread(_full_report, report)
         await message.reply_document(
-            InputFile(_full_report(report), filename="rapport-import.txt"),
+            InputFile(full_report, filename="rapport-import.txt"),
             caption=_("Full report of the import preview: every rejected line and warning."),
         )
     return CONFIRMING_IMPORT
@@ -446,6 +453,20 @@ async def cancel_import(update: Update, context: BotContext) -> int:
     return ConversationHandler.END
 
 
+async def import_timed_out(update: Update, context: BotContext) -> None:
+    """The import waited too long for a file or a button: delete the waiting files and say so,
+    so the director knows why the buttons no longer work."""
+    _forget_pending(context)
+    if update.effective_chat is not None:
+        await context.bot.send_message(
+            update.effective_chat.id,
+            _(
+                "The import waited too long, so I deleted the files you sent: nothing was "
+                "imported. Send the ONDE extractions again whenever you are ready."
+            ),
+        )
+
+
 async def remind_what_is_expected(update: Update, context: BotContext) -> None:
     """Answer text typed while the import waits for a file or a button."""
     if update.effective_message:
@@ -490,11 +511,13 @@ def import_conversation() -> ConversationHandler:
                     CallbackQueryHandler(cancel_import_button, pattern=f"^{CANCEL}$"),
                     MessageHandler(_TEXT, remind_what_is_expected),
                 ],
+                ConversationHandler.TIMEOUT: [TypeHandler(Update, import_timed_out)],
             },
             fallbacks=[
                 CommandHandler("annuler", cancel_import, filters=_PRIVATE),
                 CallbackQueryHandler(answer_earlier_step_button, pattern=f"^{PREFIX}"),
             ],
+            conversation_timeout=IMPORT_TIMEOUT_SECONDS,
             name="roster_import",
             persistent=True,
         )

@@ -23,6 +23,7 @@ from bot.services.accounts import FamilyLinkError, LinkRefusal, linked_guardians
 from bot.services.schools import (
     InvitationAlreadyUsedError,
     InvitationExpiredError,
+    InvitationRevokedError,
     UnknownInvitationError,
     redeem_director_invitation,
     redeem_inspector_invitation,
@@ -96,6 +97,11 @@ def minutes_to_wait(failures: list[float], now: float) -> int | None:
 
 
 def _invitation_refusal(error: Exception) -> str:
+    if isinstance(error, InvitationRevokedError):  # an InvitationExpiredError: caught with it
+        return _(
+            "This invitation has been cancelled by the person who sent it, so it no longer "
+            "works. Ask them for a new invitation if you should still have one."
+        )
     if isinstance(error, InvitationAlreadyUsedError):
         return _(
             "This invitation has already been used: each invitation works only once. If you "
@@ -225,6 +231,12 @@ def _link_refusal(reason: LinkRefusal) -> str:
         return _(
             "This account is no longer active: the school no longer lists a child of yours. If "
             "this is a mistake, please contact the school."
+        )
+    if reason is LinkRefusal.ACTIVATED:
+        return _(
+            "This account is already activated, so the code of its letter no longer works: "
+            "this protects your children's information if the letter is lost. To link this "
+            "Telegram account, send /start and tap « 📱 Share my number », or ask the school."
         )
     return _(
         "This code has expired, like the provisional password of the same letter. Ask the "

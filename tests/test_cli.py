@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 UAI = "0751234X"
+SAMPLE_PUPILS = Path(__file__).parent / "data" / "onde" / "eleves.csv"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "educonnect-bot"
 
 
@@ -150,6 +152,17 @@ def school_cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     (workdir / "binary.csv").write_bytes(bytes(range(256)) * 20)
     (workdir / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64)
     (workdir / "other.csv").write_bytes(b"Produit;Prix;Stock\r\nCrayon;1,20;40\r\n")
+    header, *rows = [line for line in SAMPLE_PUPILS.read_bytes().split(b"\r\n") if line]
+    crowded = [header, *(rows[i % len(rows)] for i in range(6_000))]
+    (workdir / "crowded.csv").write_bytes(b"\r\n".join(crowded) + b"\r\n")
+    # The third line's family name holds a line break: the record goes on to line 4.
+    name = rows[1].split(b";")[0]
+    broken = [
+        header,
+        rows[0],
+        rows[1].replace(name, b'"' + name[:2] + b"\r\n" + name[2:] + b'"', 1),
+    ]
+    (workdir / "broken-cell.csv").write_bytes(b"\r\n".join([*broken, *rows[2:]]) + b"\r\n")
     with (workdir / "huge.csv").open("wb") as huge:
         huge.truncate(21 * 1024 * 1024)  # sparse: no need to write 21 MB
     locked = workdir / "locked.csv"
@@ -177,6 +190,8 @@ BAD_INPUTS: dict[str, list[str]] = {
     "binary file": ["import", UAI, "{workdir}/binary.csv"],
     "image file": ["import", UAI, "{workdir}/photo.png"],
     "file over 20 MB": ["import", UAI, "{workdir}/huge.csv"],
+    "far more lines than a school": ["import", UAI, "{workdir}/crowded.csv"],
+    "line break inside a cell": ["import", UAI, "{workdir}/broken-cell.csv"],
     "three files": ["import", UAI, *["{samples}/eleves.csv"] * 3],
     "missing argument": ["school", "add", UAI],
     "unknown option": ["stats", UAI, "--verbose"],
@@ -208,6 +223,21 @@ def test_a_refused_file_changes_nothing(school_cli: Cli) -> None:
     answer = json.loads(result.stdout)
     assert "n'est pas une extraction ONDE" in answer["error"]
     assert answer["rejected"] == []
+    assert school_cli.json("stats", UAI)["total"]["pupils"] == 0
+
+
+def test_a_hostile_roster_is_refused_with_what_to_do_and_imports_nothing(
+    school_cli: Cli, samples_dir: Path
+) -> None:
+    workdir, guardians = school_cli.workdir, samples_dir / "responsables.csv"
+    crowded = school_cli.run("import", UAI, workdir / "crowded.csv", guardians, "--json")
+    broken = school_cli.run("import", UAI, workdir / "broken-cell.csv", guardians, "--json")
+    assert crowded.returncode == broken.returncode == 1
+    too_many = json.loads(crowded.stdout)["error"]
+    assert "« crowded.csv »" in too_many and "6" in too_many and "5" in too_many
+    line_break = json.loads(broken.stdout)["error"]
+    assert "« broken-cell.csv »" in line_break
+    assert re.search(r"\b3\b", line_break) and re.search(r"\b4\b", line_break)
     assert school_cli.json("stats", UAI)["total"]["pupils"] == 0
 
 

@@ -17,7 +17,7 @@ from bot.cli.output import print_json, stderr_console, stdout_console
 from bot.config import get_settings
 from bot.i18n import _, format_number, ngettext
 from bot.jobs import OutboxSender
-from bot.runner import configure_logging
+from bot.runner import check_mail_transport, configure_logging
 from bot.runner import run as run_bot
 
 db_app = typer.Typer(help=_("Database."), no_args_is_help=True)
@@ -105,6 +105,9 @@ def worker_command(
 ) -> None:
     """Send the e-mails waiting in the outbox, without the bot."""
     settings = get_settings()
+    if settings.telegram_bot_token:
+        # A deployment's worker: its e-mails must reach families, as the bot's (see `run`).
+        check_mail_transport(settings)
     with open_database() as engine:
         configure_logging(settings)  # after the schema upgrade: Alembic's lines are noise here
         sender = OutboxSender.from_settings(settings, engine, name="worker")

@@ -1,5 +1,5 @@
-"""`school add`, `school list` and `director invite`: registering schools and inviting their
-directors."""
+"""`school add|list`, `director invite|list|remove` and `invitation list|revoke`: registering
+schools, inviting their directors, removing one, and revoking an invitation not used yet."""
 
 from __future__ import annotations
 
@@ -15,16 +15,31 @@ from bot.cli.output import local_time, print_json, stdout_console
 from bot.config import get_settings
 from bot.db import session_scope
 from bot.i18n import _, format_number, ngettext
-from bot.services.schools import add_school, create_invitation, get_school_by_uai, list_schools
+from bot.services.schools import (
+    add_school,
+    create_invitation,
+    get_school_by_uai,
+    list_directors,
+    list_invitations,
+    list_schools,
+    remove_director,
+    revoke_invitation,
+)
 
 school_app = typer.Typer(help=_("Schools: add, list."), no_args_is_help=True)
-director_app = typer.Typer(help=_("Directors: invite."), no_args_is_help=True)
+director_app = typer.Typer(help=_("Directors: invite, list, remove."), no_args_is_help=True)
+invitation_app = typer.Typer(
+    help=_("Director invitations not used yet: list, revoke."), no_args_is_help=True
+)
+
+TelegramIdArgument = Annotated[int, typer.Argument(help=_("The director's Telegram id."))]
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `school` and `director` groups to the command line."""
+    """Add the `school`, `director` and `invitation` groups to the command line."""
     app.add_typer(school_app, name="school")
     app.add_typer(director_app, name="director")
+    app.add_typer(invitation_app, name="invitation")
 
 
 @school_app.command("add", help=_("Register a school."))
@@ -117,3 +132,127 @@ def director_invite(
     console.print(_("The director sends this message to the bot:"))
     console.print(start, style="bold")
     console.print(_("This code is shown only once: it is not stored in clear."))
+
+
+@director_app.command("list", help=_("List the directors of a school."))
+def director_list(uai: UaiArgument, as_json: JsonOption = False) -> None:
+    """List the directors of a school, with their Telegram ids (what `director remove` takes)."""
+    settings = get_settings()
+    with open_database() as engine, session_scope(engine) as session:
+        directors = list_directors(session, uai=uai)
+    if as_json:
+        print_json(
+            [
+                {
+                    "telegram_user_id": entry.telegram_user_id,
+                    "name": entry.display_name,
+                    "since": entry.since.isoformat(),
+                }
+                for entry in directors
+            ]
+        )
+        return
+    console = stdout_console()
+    if not directors:
+        console.print(
+            _("No director for this school. Invite one with: {command}").format(
+                command=f"{PROG_NAME} director invite {uai.strip().upper()}"
+            )
+        )
+        return
+    table = Table(_("Telegram id"), _("Name"), _("Since"))
+    for entry in directors:
+        table.add_row(
+            str(entry.telegram_user_id), entry.display_name or "", local_time(entry.since, settings)
+        )
+    console.print(table)
+
+
+@director_app.command(
+    "remove", help=_("Remove a director from a school: their next message is refused.")
+)
+def director_remove(
+    uai: UaiArgument, telegram_id: TelegramIdArgument, as_json: JsonOption = False
+) -> None:
+    """Remove a director from one school (their other schools stay theirs)."""
+    with open_database() as engine, session_scope(engine) as session:
+        school = get_school_by_uai(session, uai)
+        removed = remove_director(
+            session, uai=school.uai, telegram_user_id=telegram_id, actor=operator_name()
+        )
+    if as_json:
+        print_json({"uai": school.uai, "telegram_user_id": telegram_id, "removed": removed})
+        return
+    if removed:
+        text = _(
+            "{telegram_id} no longer directs {school} ({uai}): the bot refuses their next "
+            "message and resets their menu."
+        )
+    else:
+        text = _("{telegram_id} does not direct {school} ({uai}): nothing to remove.")
+    stdout_console().print(
+        text.format(telegram_id=telegram_id, school=school.name, uai=school.uai), highlight=False
+    )
+
+
+@invitation_app.command(
+    "list", help=_("List the director invitations still valid (never their code).")
+)
+def invitation_list(
+    uai: Annotated[
+        str | None, typer.Argument(help=_("UAI of one school (default: every school)."))
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the director invitations not used, expired or revoked yet, by id."""
+    settings = get_settings()
+    with open_database() as engine, session_scope(engine) as session:
+        pending = list_invitations(session, uai=uai)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": entry.id,
+                    "uai": entry.uai,
+                    "school": entry.school_name,
+                    "created_at": entry.created_at.isoformat(),
+                    "expires_at": entry.expires_at.isoformat(),
+                }
+                for entry in pending
+            ]
+        )
+        return
+    console = stdout_console()
+    if not pending:
+        console.print(_("No invitation is waiting to be used."))
+        return
+    table = Table("Id", "UAI", _("School"), _("Created"), _("Expires"))
+    for entry in pending:
+        table.add_row(
+            str(entry.id),
+            entry.uai,
+            entry.school_name,
+            local_time(entry.created_at, settings),
+            local_time(entry.expires_at, settings),
+        )
+    console.print(table)
+
+
+@invitation_app.command("revoke", help=_("Revoke a director invitation not used yet."))
+def invitation_revoke(
+    invitation_id: Annotated[
+        int, typer.Argument(help=_("The invitation's id (« invitation list » shows it)."))
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Make a director invitation stop working before it is used."""
+    with open_database() as engine, session_scope(engine) as session:
+        revoked = revoke_invitation(session, invitation_id=invitation_id, actor=operator_name())
+    if as_json:
+        print_json({"id": invitation_id, "revoked": revoked})
+        return
+    if revoked:
+        text = _("Invitation {id} revoked: the bot refuses its code.")
+    else:
+        text = _("Invitation {id} was already used or revoked: nothing to revoke.")
+    stdout_console().print(text.format(id=invitation_id), highlight=False)

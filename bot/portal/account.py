@@ -108,7 +108,6 @@ async def change_password_form(request: Request) -> Response:
         current_password=form.get("current_password", ""),
         new_password=form.get("new_password", ""),
         confirmation=form.get("confirm_password", ""),
-        client=security.client_address(request),
         now=portal.clock(),
     )
     return await _after(request, account, result, notice="password_changed", values={})

@@ -31,6 +31,13 @@ FORM_PATH = "/activation/finaliser"
 WAITING_PATH = "/activation/attente"
 
 
+def _awaiting_school_text() -> str:
+    return _(
+        "Too many wrong dates of birth: activation is paused for your safety. Your school has "
+        "been told; it will contact you, or allow activation again so that you can try once more."
+    )
+
+
 def _labels() -> dict[str, str]:
     return {
         "new_password": _("New password"),
@@ -48,10 +55,11 @@ async def activation_form_page(request: Request) -> Response:
     if account.provisional_expired:
         return await refused_page(request, LoginStatus.PROVISIONAL_EXPIRED)
     form = await portal_of(request).run(activation_form, account_id=account.account_id)
+    message = _awaiting_school_text() if form.awaiting_school else None
     return render(
         request,
         "activation_form.html",
-        {"form": form, "values": {"email": form.email or ""}, "message": None},
+        {"form": form, "values": {"email": form.email or ""}, "message": message},
     )
 
 
@@ -99,11 +107,15 @@ def form_problems_page(
     birth_date: str,
     action: str = FORM_PATH,
 ) -> Response:
-    """The activation form again, saying what to correct (or that it is locked for a while)."""
+    """The activation form again, saying what to correct (or that it is locked for a while, or
+    waits for the school)."""
     errors, summary = field_errors(result.problems, _labels())
     message = None
     status_code = 400
-    if result.locked_until is not None:
+    if result.awaiting_school:
+        status_code = 403
+        message = _awaiting_school_text()
+    elif result.locked_until is not None:
         status_code = 429
         message = " ".join(
             (

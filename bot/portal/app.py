@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.context import ServiceRunner
 from bot.i18n import DEFAULT_LANGUAGE, SOURCE_LANGUAGE, SUPPORTED_LANGUAGES, _, catalog_path
 from bot.portal import account, activation, language, links, login, phone, recovery, security
+from bot.portal.devices import DeviceCookies
 from bot.portal.guards import CsrfRefused
 from bot.portal.pages import STATIC_DIR, Portal, make_environment, portal_of, render
 from bot.services.portal import FORGOT_PASSWORD_PATH, database_is_reachable, record_csrf_refusal
@@ -113,6 +114,24 @@ async def _csrf_refused(request: Request, _exc: Exception) -> Response:
         _(
             "For your security, a form works only for a while and needs cookies. Go back, "
             "reload the page and try again."
+        ),
+    )
+
+
+async def _client_gone(_request: Request, _exc: Exception) -> Response:
+    # The client left before sending the body it announced: nobody will read this answer,
+    # and a traceback per dropped connection would only bury the logs.
+    return Response(status_code=400)
+
+
+async def _has_nul(request: Request, _exc: Exception) -> Response:
+    return _error_page(
+        request,
+        400,
+        _("This form contains a character that is not allowed"),
+        _(
+            "What was sent holds an invisible control character, which no one types. Go back, "
+            "type the fields again (rather than pasting them) and send the form again."
         ),
     )
 
@@ -207,9 +226,12 @@ def create_portal(
     exception_handlers: dict[Any, Callable[[Request, Exception], Any]] = {
         CsrfRefused: _csrf_refused,
         security.FormTooLarge: _too_large,
+        security.ClientGone: _client_gone,
+        security.FormHasNul: _has_nul,
         HTTPException: _http_error,
         500: _server_error_handler(https),
     }
     app = Starlette(routes=_routes(), middleware=middleware, exception_handlers=exception_handlers)
     app.state.portal = portal
+    app.state.devices = DeviceCookies(secret, https=https)
     return app

@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.i18n import _
+from bot.i18n import _, current_language
 from bot.portal import security
 from bot.portal.guards import posted_form
 from bot.portal.pages import portal_of, render, retry_text
@@ -134,6 +134,8 @@ async def confirm(request: Request) -> Response:
         follow_confirmation_link,
         token=_token(request),
         client=security.client_address(request),
+        mail_from=portal.mail_from,
+        language=current_language(),
         now=portal.clock(),
     )
     if view.status != LinkStatus.VALID:

@@ -1,17 +1,22 @@
 """Logging in and out: the activation page (the letter's identifier and provisional password,
 the address its QR code opens) and the login page (a chosen password) check credentials the
-same way, then send each account to the page of its state."""
+same way, then send each account to the page of its state. A successful login leaves the device
+cookie (`bot.portal.devices`) that keeps strangers' failures from locking this browser out."""
 
 from __future__ import annotations
+
+import math
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.portal import security
+from bot.portal.devices import devices_of
 from bot.portal.guards import bot_help_url, page_of, posted_form
-from bot.portal.pages import field_errors, portal_of, redirect, render, retry_text
-from bot.services.portal import LoginStatus, Problem, log_in
+from bot.portal.pages import Portal, field_errors, portal_of, redirect, render, retry_text
+from bot.services.portal import LoginStatus, Problem, end_sessions, log_in
 from models import AccountState
 
 ACTIVATION_PATH = "/activation"
@@ -69,6 +74,21 @@ async def check_login(request: Request) -> Response:
     return await _check(request, activation=False)
 
 
+def _wait_text(until: datetime, portal: Portal) -> tuple[str, int]:
+    """What to tell a client that must wait (in seconds for a short delay, else until when),
+    and the seconds to wait (the Retry-After header)."""
+    seconds = max(1, math.ceil((until - portal.clock()).total_seconds()))
+    if seconds < 60:
+        text = ngettext(
+            "For your security, wait {count} second before trying again.",
+            "For your security, wait {count} seconds before trying again.",
+            seconds,
+        ).format(count=seconds)
+    else:
+        text = retry_text(until, portal)
+    return " ".join((_("Too many failed attempts."), text)), seconds
+
+
 async def _check(request: Request, *, activation: bool) -> Response:
     form = await posted_form(request)
     portal = portal_of(request)
@@ -86,18 +106,22 @@ async def _check(request: Request, *, activation: bool) -> Response:
         errors, summary = field_errors(problems, _labels())
         context = page | {"values": values, "errors": errors, "summary": summary}
         return render(request, "login.html", context, status_code=400, here=here)
+    devices = devices_of(request)
     result = await portal.run_checking_password(
         log_in,
         identifier=identifier,
         password=password,
         client=security.client_address(request),
+        device=devices.device_token(request, identifier),
         now=portal.clock(),
     )
     if result.status == LoginStatus.OK and result.account is not None:
         security.sign_in(request, result.account)
         if result.account.state == AccountState.ACTIVATED and activation:
             security.set_notice(request, "already_activated")
-        return redirect(page_of(result.account.state))
+        response = redirect(page_of(result.account.state))
+        devices.remember(request, response, identifier)
+        return response
     if result.status == LoginStatus.WRONG_CREDENTIALS:
         wrong = _(
             "The identifier or the password is wrong. Check them on the letter or the e-mail "
@@ -110,11 +134,11 @@ async def _check(request: Request, *, activation: bool) -> Response:
         }
         return render(request, "login.html", context, status_code=401, here=here)
     if result.status == LoginStatus.LOCKED and result.locked_until is not None:
-        message = " ".join(
-            (_("Too many failed attempts."), retry_text(result.locked_until, portal))
-        )
+        message, seconds = _wait_text(result.locked_until, portal)
         context = page | {"values": values, "message": message}
-        return render(request, "login.html", context, status_code=429, here=here)
+        refused = render(request, "login.html", context, status_code=429, here=here)
+        refused.headers["Retry-After"] = str(seconds)
+        return refused
     return await refused_page(request, result.status)
 
 
@@ -151,8 +175,13 @@ async def refused_page(request: Request, status: LoginStatus) -> Response:
 
 
 async def log_out(request: Request) -> Response:
-    """End the session."""
+    """End the session on the server (the account's session version moves on, so a copy of
+    the cookie opens nothing either), then in the browser."""
     await posted_form(request)
+    held = security.session_account(request)
+    if held is not None:
+        account_id, fingerprint = held
+        await portal_of(request).run(end_sessions, account_id=account_id, fingerprint=fingerprint)
     security.sign_out(request)
     security.set_notice(request, "signed_out")
     return redirect(LOGIN_PATH)

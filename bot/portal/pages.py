@@ -174,6 +174,11 @@ def problem_text(field_name: str, problem: Problem) -> str:
             "lower-case letters, digits and special characters (or at least 14 characters "
             "mixing upper-case letters, lower-case letters and digits)."
         ),
+        Problem.PASSWORD_COMMON: lambda: _(
+            "This password is one of the most common ones (a common word or name with digits "
+            "or symbols added), which anyone guessing tries first: choose a less predictable "
+            "one, for example three unrelated words with a digit and a symbol."
+        ),
         Problem.PASSWORD_MISMATCH: lambda: _(
             "The two passwords are different: type the same password twice."
         ),

@@ -4,7 +4,8 @@ and the security headers of every response.
 
 Sessions are Starlette's signed cookies (itsdangerous): HttpOnly, SameSite=Lax, Secure when
 PORTAL_URL is https, 30 minutes idle at most and 12 hours in all. They hold an account id, a
-fingerprint of its password hash (a changed password ends every session), a CSRF token and a
+fingerprint of its password hash and session version (a changed or reset password, or logging
+out, ends every session opened before, copies of the cookie included), a CSRF token and a
 notice to show once: never a password, an address or anything else personal.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import MutableHeaders
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.i18n import DEFAULT_LANGUAGE, use_language
@@ -160,17 +161,30 @@ class FormTooLarge(Exception):
     """The request body is larger than any of our forms."""
 
 
+class ClientGone(Exception):
+    """The client announced a body and went away before sending it: nobody reads the answer."""
+
+
+class FormHasNul(Exception):
+    """A field holds a NUL character, which no one types (and PostgreSQL refuses in text)."""
+
+
 async def read_form(request: Request) -> dict[str, str]:
     """The fields of a url-encoded form (the last value of a repeated field), reading at most
-    MAX_FORM_BYTES. Any other body is an empty form (so its CSRF check fails)."""
+    MAX_FORM_BYTES. Any other body is an empty form (so its CSRF check fails). Raises
+    `FormTooLarge`, `ClientGone` (the body never came) or `FormHasNul`: every route reads its
+    form here, so each is answered once, in `bot.portal.app`."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
         raise FormTooLarge
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise FormTooLarge
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                raise FormTooLarge
+    except ClientDisconnect:
+        raise ClientGone from None
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return {}
@@ -182,6 +196,8 @@ async def read_form(request: Request) -> dict[str, str]:
         )
     except (UnicodeDecodeError, ValueError):
         return {}
+    if any("\x00" in name or "\x00" in value for name, value in pairs):
+        raise FormHasNul
     return {name: value for name, value in pairs}
 
 

@@ -129,8 +129,9 @@ async def start_portal(settings: Settings, engine: Engine) -> RunningPortal | No
         access_log=False,
         log_config=None,
         server_header=False,
-        # X-Forwarded-For is believed only from FORWARDED_ALLOW_IPS (127.0.0.1 by default).
+        # X-Forwarded-For is believed only from FORWARDED_ALLOW_IPS (this host by default).
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=5,
     )
     server = _EmbeddedServer(config)

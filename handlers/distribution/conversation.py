@@ -27,7 +27,11 @@ from handlers.distribution.picked import (
     start_picked_letter,
 )
 from handlers.distribution.preview import cancel_button, cancel_distribution, stale_button
-from handlers.distribution.protection import receive_document_password, retention_chosen
+from handlers.distribution.protection import (
+    passphrase_chosen,
+    receive_document_password,
+    retention_chosen,
+)
 from handlers.distribution.reminders import confirm_reminders, reminder_scope_chosen, start_reminder
 from handlers.distribution.state import (
     CANCEL_PRINT,
@@ -39,6 +43,7 @@ from handlers.distribution.state import (
     EMAIL_SCOPE,
     LETTERS_PREFIX,
     LETTERS_SCOPE,
+    PASSPHRASE,
     PRINT,
     REMIND,
     REMINDER_PREFIX,
@@ -80,7 +85,10 @@ def distribution_conversation() -> ConversationHandler:
             ],
             states={
                 CHOOSING_SCOPE: _SCOPE_BUTTONS,
-                TYPING_DOCUMENT_PASSWORD: [MessageHandler(_TEXT, receive_document_password)],
+                TYPING_DOCUMENT_PASSWORD: [
+                    MessageHandler(_TEXT, receive_document_password),
+                    CallbackQueryHandler(passphrase_chosen, pattern=PASSPHRASE),
+                ],
                 CONFIRMING: [
                     CallbackQueryHandler(confirm_email, pattern=confirm_pattern(SEND)),
                     CallbackQueryHandler(confirm_reminders, pattern=confirm_pattern(REMIND, RESET)),

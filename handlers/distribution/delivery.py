@@ -127,7 +127,7 @@ async def send_letters(
     not be sent."""
     app = educonnect(application)
     password = await app.db.run(
-        get_letter_password, school_id=job.school.id, data_dir=app.settings.data_dir
+        get_letter_password, school_id=job.school.id, secret_key=app.settings.secret_key_source
     )
     if password is None:
         await set_status(
@@ -251,7 +251,7 @@ async def zip_requested(update: Update, context: BotContext, school: SchoolRef) 
         return
     await query.answer(_("Preparing one PDF per guardian…"))
     password = await context.db.run(
-        get_letter_password, school_id=school.id, data_dir=context.settings.data_dir
+        get_letter_password, school_id=school.id, secret_key=context.settings.secret_key_source
     )
     if password is None:
         await message.reply_text(

@@ -107,9 +107,10 @@ async def start_letters(update: Update, context: BotContext, school: SchoolRef) 
     if first in _PASSWORD_WORDS:
         set_pending(context, {"purpose": "password", "school_id": school.id})
         known = await context.db.run(
-            has_letter_password, school_id=school.id, data_dir=context.settings.data_dir
+            has_letter_password, school_id=school.id, secret_key=context.settings.secret_key_source
         )
-        await message.reply_text(password_prompt(school, replacing=known))
+        text, keyboard = password_prompt(school, replacing=known)
+        await message.reply_text(text, reply_markup=keyboard)
         return TYPING_DOCUMENT_PASSWORD
     if first in _RETENTION_WORDS:
         await show_retention(message, context, school, arguments[1:], actor_of(update))

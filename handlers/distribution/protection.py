@@ -23,6 +23,7 @@ from bot.services.letters import (
     MIN_LETTER_PASSWORD_LENGTH,
     MIN_RETENTION_HOURS,
     LetterSettingsError,
+    generate_letter_passphrase,
     get_retention_hours,
     has_letter_password,
     set_letter_password,
@@ -32,6 +33,7 @@ from handlers.access import SchoolRef, director_only
 from handlers.distribution.preview import replan, scope_tokens
 from handlers.distribution.state import (
     LETTERS_PREFIX,
+    PASSPHRASE,
     RETENTION,
     TYPING_DOCUMENT_PASSWORD,
     actor_of,
@@ -48,8 +50,9 @@ RETENTION_CHOICES = (1, 24, 48)
 # --- The document password ----------------------------------------------------------------------
 
 
-def password_prompt(school: SchoolRef, *, replacing: bool) -> str:
-    """Ask for the school's document password: what it is for, or that it replaces the old one."""
+def password_prompt(school: SchoolRef, *, replacing: bool) -> tuple[str, InlineKeyboardMarkup]:
+    """Ask for the school's document password (what it is for, or that it replaces the old
+    one), offering a passphrase drawn now that one button takes."""
     lines = [_("🔒 <b>Document password</b> — {school}").format(school=school.title)]
     if replacing:
         lines.append(
@@ -69,7 +72,23 @@ def password_prompt(school: SchoolRef, *, replacing: bool) -> str:
             "never repeat the password. /annuler to stop."
         ).format(count=MIN_LETTER_PASSWORD_LENGTH)
     )
-    return "\n\n".join(lines)
+    passphrase = generate_letter_passphrase()
+    lines.append(
+        _(
+            "Or take this passphrase, drawn at random for you: <code>{passphrase}</code> — "
+            "note it first, then press the button."
+        ).format(passphrase=passphrase)
+    )
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    _("🎲 Use this passphrase"), callback_data=f"{LETTERS_PREFIX}pw:{passphrase}"
+                )
+            ]
+        ]
+    )
+    return "\n\n".join(lines), keyboard
 
 
 async def password_needed(
@@ -83,7 +102,7 @@ async def password_needed(
     """If the school has no document password yet, ask for it (the preview waits, with its
     `origin` as `show_preview` keeps it); True then."""
     known = await context.db.run(
-        has_letter_password, school_id=school.id, data_dir=context.settings.data_dir
+        has_letter_password, school_id=school.id, secret_key=context.settings.secret_key_source
     )
     if known:
         return False
@@ -97,8 +116,8 @@ async def password_needed(
             **(origin or {}),
         },
     )
-    blocks = [*scope_lines(preview), "", password_prompt(school, replacing=False)]
-    await show(update, blocks, keep=bool(origin))
+    prompt, keyboard = password_prompt(school, replacing=False)
+    await show(update, [*scope_lines(preview), "", prompt], keyboard, keep=bool(origin))
     return True
 
 
@@ -124,7 +143,7 @@ async def receive_document_password(
             set_letter_password,
             school_id=school.id,
             password=typed,
-            data_dir=context.settings.data_dir,
+            secret_key=context.settings.secret_key_source,
             actor=actor_of(update),
         )
     except LetterSettingsError as error:
@@ -145,6 +164,11 @@ async def receive_document_password(
             "delete it yourself (press and hold it, then « Delete »)."
         )
     await message.chat.send_message(saved.format(school=school.title))
+    return await _go_on(update, context, school)
+
+
+async def _go_on(update: Update, context: BotContext, school: SchoolRef) -> str | int:
+    """After the password is saved: the preview it was asked for, if any."""
     found = pending(context) or {}
     if (
         found.get("purpose") not in {p.value for p in Purpose}
@@ -153,6 +177,39 @@ async def receive_document_password(
         forget_pending(context)
         return ConversationHandler.END
     return await replan(update, context, school)
+
+
+@director_only
+async def passphrase_chosen(update: Update, context: BotContext, school: SchoolRef) -> str | int:
+    """Store the passphrase the prompt offered, say it once more to be noted, then go on."""
+    query = update.callback_query
+    match = PASSPHRASE.match(query.data or "") if query else None
+    if query is None or match is None or query.message is None:
+        return TYPING_DOCUMENT_PASSWORD
+    try:
+        await context.db.run(
+            set_letter_password,
+            school_id=school.id,
+            password=match[1],
+            secret_key=context.settings.secret_key_source,
+            actor=actor_of(update),
+        )
+    except LetterSettingsError as error:
+        await query.answer(str(error), show_alert=True)
+        return TYPING_DOCUMENT_PASSWORD
+    await query.answer()
+    await query.message.chat.send_message(
+        _(
+            "✅ Document password saved for {school}: <code>{passphrase}</code>. Note it now "
+            "where you keep passwords and give it only to whoever prints the letters, then "
+            "delete this message. To change it later: <code>/pdf motdepasse</code>."
+        ).format(school=school.title, passphrase=match[1])
+    )
+    # The passphrase stays in that one message: take it and its button off the prompt.
+    await query.edit_message_text(
+        _("🔒 <b>Document password</b> — {school}").format(school=school.title)
+    )
+    return await _go_on(update, context, school)
 
 
 # --- Retention ----------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ PRINT, CANCEL_PRINT = f"{LETTERS_PREFIX}go", f"{LETTERS_PREFIX}no"
 # Under a letters PDF, and in /pdf conservation: they work at any time, outside the steps.
 ZIP = f"{LETTERS_PREFIX}zip"
 RETENTION = re.compile(rf"^{LETTERS_PREFIX}ret:(\d+)$")
+# pdf:pw:<passphrase> — take the passphrase drawn for the document password step.
+PASSPHRASE = re.compile(rf"^{LETTERS_PREFIX}pw:([a-z0-9-]{{12,40}})$")
 
 # user_data: the distribution being prepared in this chat (JSON only).
 PENDING_KEY = "distribution"

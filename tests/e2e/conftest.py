@@ -57,6 +57,7 @@ _FOREIGN_ENV = (
     "SMTP_PASSWORD",
     "SMTP_SECURITY",
     "MAIL_FROM",
+    "MAIL_TRANSPORT",
     "PORTAL_URL",
     "PORTAL_BIND",
 )
@@ -102,6 +103,9 @@ class BotProcess:
         )
         if env:
             self.env.update(env)
+        if "SMTP_HOST" not in self.env:
+            # A real bot without an SMTP server starts only when the Maildir is chosen.
+            self.env["MAIL_TRANSPORT"] = "maildir"
         self.process: subprocess.Popen[bytes] | None = None
         self.exit_codes: list[int] = []
         self._logs: list[Path] = []

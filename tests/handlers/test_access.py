@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlmodel import Session, col
 
+from bot.services.schools import create_inspector_invitation, remove_director
 from bot.services.schools.directors import directed_schools
+from handlers.menus import INSPECTOR_COMMANDS
 from models import Director
 from tests.handlers.conftest import BotHarness
 
@@ -97,3 +99,61 @@ async def test_button_of_a_school_no_longer_directed_shows_nothing_of_it(
     help_text = (await user.next_message()).content
     assert second.uai in help_text
     assert first.uai not in help_text
+
+
+async def test_a_removed_director_is_refused_and_their_menu_reset(
+    bot_harness: BotHarness,
+) -> None:
+    director = await bot_harness.new_director()
+    user, server = director.user, bot_harness.server
+    scope = {"type": "chat", "chat_id": user.id}
+    assert server.commands(scope) and server.commands(scope, language_code="en")
+    bot_harness.call(remove_director, uai=director.uai, telegram_user_id=user.id, actor="cli:test")
+
+    await user.send_text("/classes")
+    refusal = await user.next_message()
+    await bot_harness.settle()
+
+    assert director.uai not in refusal.content
+    assert "/start" in refusal.content
+    assert server.commands(scope) == [] and server.commands(scope, language_code="en") == []
+    # The next refusal is the families' one: nothing left to reset.
+    await user.send_text("/classes")
+    assert (await user.next_message()).content != refusal.content
+
+
+async def test_an_inspector_who_no_longer_directs_gets_the_inspector_menu_back(
+    bot_harness: BotHarness,
+) -> None:
+    director = await bot_harness.new_director()
+    user, server = director.user, bot_harness.server
+    invite = bot_harness.call(create_inspector_invitation, uais=[director.uai], actor="test")
+    await user.send_text(f"/start {invite.code}")
+    await user.next_message()
+    await bot_harness.settle()
+    assert [c for c, _d in server.commands({"type": "chat", "chat_id": user.id})] != [
+        command for command, _description in INSPECTOR_COMMANDS
+    ]
+    bot_harness.call(remove_director, uai=director.uai, telegram_user_id=user.id, actor="cli:test")
+
+    await user.send_text("/classes")
+    await user.next_message()
+    await bot_harness.settle()
+
+    assert [c for c, _d in server.commands({"type": "chat", "chat_id": user.id})] == [
+        command for command, _description in INSPECTOR_COMMANDS
+    ]
+
+
+async def test_a_family_refused_a_director_command_keeps_the_family_menu(
+    bot_harness: BotHarness,
+) -> None:
+    family = bot_harness.new_family()
+    before = bot_harness.server.commands()
+
+    await family.send_text("/classes")
+    await family.next_message()
+    await bot_harness.settle()
+
+    assert bot_harness.server.commands() == before
+    assert bot_harness.server.commands({"type": "chat", "chat_id": family.id}) == []

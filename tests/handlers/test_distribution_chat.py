@@ -23,7 +23,11 @@ from bot.jobs import OutboxSender, RunningSender, start_sender, sweep_deletions
 from bot.sandbox.botapi import ChatMessage, SandboxUser
 from bot.services.accounts.passwords import PROVISIONAL_ALPHABET, verify_password
 from bot.services.distribution.planning import plan_email_distribution, plan_paper_letters
-from bot.services.letters.settings import get_retention_hours, set_letter_password
+from bot.services.letters.settings import (
+    get_letter_password,
+    get_retention_hours,
+    set_letter_password,
+)
 from bot.services.mail.transport import maildir_path
 from bot.services.roster.onde.importer import import_roster
 from handlers.distribution import progress as distribution_progress
@@ -338,7 +342,7 @@ async def test_pdf_asks_for_the_document_password_then_sends_an_encrypted_pdf(
     user.drain()
     await user.send_text("/pdf CM1")
     prompt = await user.next_message()
-    assert "CM1" in prompt.content and "8" in prompt.content
+    assert "CM1" in prompt.content and "12" in prompt.content
     # Too short: refused, and deleted too.
     await type_document_password(bot_harness, user, "Zq7!x")
     with Session(bot_harness.engine) as session:
@@ -401,7 +405,7 @@ async def test_pdf_is_deleted_after_the_retention_even_across_a_restart(
         set_letter_password,
         school_id=director.school_id,
         password=DOCUMENT_PASSWORD,
-        data_dir=bot_harness.settings.data_dir,
+        secret_key=bot_harness.settings.secret_key_source,
         actor="test",
     )
     user = director.user
@@ -443,6 +447,33 @@ async def test_pdf_is_deleted_after_the_retention_even_across_a_restart(
         assert all(
             row.done_at is not None for row in session.execute(select(ScheduledDeletion)).scalars()
         )
+
+
+async def test_a_drawn_passphrase_is_offered_and_taken_with_one_button(
+    bot_harness: BotHarness, samples_dir: Path
+) -> None:
+    director = await director_with_roster(bot_harness, samples_dir)
+    user = director.user
+    prompt = await ask(user, "/pdf CM1", has_button(f"{state.LETTERS_PREFIX}pw:"))
+    offered = re.search(r"[a-z2-9]{4}(?:-[a-z2-9]{4}){3}", prompt.content)
+    assert offered is not None
+    # Eleven characters are not enough any more.
+    await type_document_password(bot_harness, user, "Cartable-26")
+    key = bot_harness.settings.secret_key_source
+    school_id = director.school_id
+    assert bot_harness.call(get_letter_password, school_id=school_id, secret_key=key) is None
+
+    await press(user, prompt, f"{state.LETTERS_PREFIX}pw:")
+    shown = await user.wait_for(has_button(state.PRINT), timeout=20)
+
+    assert "CM1" in shown.content
+    assert (
+        bot_harness.call(get_letter_password, school_id=school_id, secret_key=key) == (offered[0])
+    )
+    await press(user, shown, state.PRINT)
+    sent = await user.wait_for(lambda m: m.document is not None, timeout=60)
+    assert sent.document is not None
+    assert PdfReader(io.BytesIO(sent.document.data)).decrypt(offered[0])
 
 
 async def test_retention_and_password_settings(bot_harness: BotHarness) -> None:

@@ -80,7 +80,9 @@ async def test_the_letters_deep_link_links_the_chat_and_shows_the_next_step(
     assert bot_harness.call(linked_guardians, telegram_user_id=stranger.id) == []
 
 
-async def test_an_activated_account_is_told_it_is_all_set(bot_harness: BotHarness) -> None:
+async def test_the_code_of_an_activated_account_no_longer_links_a_chat(
+    bot_harness: BotHarness,
+) -> None:
     school_id = bot_harness.call(_school)
     letter = print_letters(bot_harness, school_id)[0]
 
@@ -94,8 +96,10 @@ async def test_an_activated_account_is_told_it_is_all_set(bot_harness: BotHarnes
     family = bot_harness.new_family()
     await family.send_text(f"/start {letter.family_link_code}")
     reply = await family.next_message()
-    assert "🟢" in reply.content
-    assert letter.identifier not in reply.content  # nothing left to log in with here
+    # A lost letter of an activated account opens nothing: the phone or the school instead.
+    assert "déjà activé" in reply.content and "Partager mon numéro" in reply.content
+    assert letter.identifier not in reply.content
+    assert bot_harness.call(linked_guardians, telegram_user_id=family.id) == []
 
 
 async def test_an_old_or_expired_code_gets_a_clear_answer_and_links_nothing(

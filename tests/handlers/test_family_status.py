@@ -93,12 +93,14 @@ async def test_an_activating_family_is_told_where_the_confirmation_link_went(
             email="ines.goncalves@example.fr",
             actor="portal",
         )
+        # The link goes to the address typed at activation, pending until it is followed.
         send_confirmation_link_again(
             session,
             account_id=mine.account_id,
             actor="tests",
             portal_url=PORTAL,
             mail_from="ecole@example.org",
+            email="ines.goncalves@example.fr",
         )
 
     bot_harness.call(activating)

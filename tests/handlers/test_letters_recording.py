@@ -47,7 +47,7 @@ async def test_pdf_is_withdrawn_when_an_account_changed_while_it_was_made(
         set_letter_password,
         school_id=director.school_id,
         password=DOCUMENT_PASSWORD,
-        data_dir=bot_harness.settings.data_dir,
+        secret_key=bot_harness.settings.secret_key_source,
         actor="test",
     )
     preview = bot_harness.call(
@@ -100,7 +100,7 @@ async def test_relancer_withdraws_its_letters_and_queues_no_email_when_an_accoun
         set_letter_password,
         school_id=director.school_id,
         password=DOCUMENT_PASSWORD,
-        data_dir=bot_harness.settings.data_dir,
+        secret_key=bot_harness.settings.secret_key_source,
         actor="test",
     )
     # Everyone notified on paper first, so that /relancer has letters and e-mails to send.

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import gc
 import io
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,13 +19,23 @@ from sqlmodel import Session, col
 
 from bot.i18n import format_percentage, use_language
 from bot.sandbox.botapi import ChatMessage, SandboxUser
+from bot.services.roster import MAX_FILE_BYTES
 from bot.services.roster.onde.importer import import_roster
 from bot.services.roster.onde.report import ImportReport
 from bot.services.roster.states import STATE_LIGHTS
 from bot.services.roster.statistics import Counts, school_statistics
 from handlers import roster
 from handlers.keyboards import split_text
-from models import Account, AccountState, AuditEvent, Guardian, Pupil, PupilGuardian, SchoolClass
+from models import (
+    Account,
+    AccountState,
+    AuditEvent,
+    Guardian,
+    Pupil,
+    PupilGuardian,
+    ScheduledDeletion,
+    SchoolClass,
+)
 from tests.handlers.conftest import BotHarness, DirectorChat
 
 pytestmark = [
@@ -204,6 +218,25 @@ async def test_annuler_leaves_the_import(bot_harness: BotHarness, samples_dir: P
     assert "/annuler" not in (await director.user.next_message()).content
 
 
+async def test_an_abandoned_import_deletes_its_files(
+    bot_harness: BotHarness, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(roster, "IMPORT_TIMEOUT_SECONDS", 0.5)
+    await bot_harness.restart()  # the conversation reads its timeout when it is built
+    director = await bot_harness.new_director()
+    await send_sample(director.user, samples_dir, "eleves.csv")
+    await director.user.next_message()
+    assert len(uploads(bot_harness)) == 1
+
+    told = await director.user.next_message(timeout=10)
+
+    assert uploads(bot_harness) == []
+    assert count(bot_harness, Pupil, director.school_id) == 0
+    assert "/annuler" not in told.content
+    await director.user.send_text("hello")  # no longer inside the import
+    assert "/annuler" not in (await director.user.next_message()).content
+
+
 async def test_one_file_alone_can_be_imported(bot_harness: BotHarness, samples_dir: Path) -> None:
     director = await bot_harness.new_director()
     user = director.user
@@ -261,16 +294,104 @@ async def test_files_that_are_not_onde_csv_are_refused_and_change_nothing(
     assert count(bot_harness, SchoolClass, director.school_id) == 0
 
 
-async def test_a_file_over_20_mb_is_refused_before_downloading(bot_harness: BotHarness) -> None:
+async def test_a_file_over_the_size_limit_is_refused_before_downloading(
+    bot_harness: BotHarness,
+) -> None:
     director = await bot_harness.new_director()
     downloads = len(bot_harness.server.calls_to("getFile"))
 
-    await director.user.send_document(b"x" * (20 * 1024 * 1024 + 1), filename="big.csv")
+    await director.user.send_document(b"x" * (MAX_FILE_BYTES + 1), filename="big.csv")
     refusal = await director.user.next_message()
 
-    assert "big.csv" in refusal.content and "20" in refusal.content
+    assert "big.csv" in refusal.content
+    assert str(MAX_FILE_BYTES // (1024 * 1024)) in refusal.content
     assert len(bot_harness.server.calls_to("getFile")) == downloads
     assert uploads(bot_harness) == []
+
+
+class LoopLag:
+    """The longest the event loop went without running a task that asked to wake every 5 ms."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+
+
+@asynccontextmanager
+async def loop_lag() -> AsyncIterator[LoopLag]:
+    """Measure the event loop's longest stall. The garbage collector is off meanwhile: its
+    full collections stop every thread of the test process for ≈ 0.2 s whatever runs, and
+    the stalls measured here are the ones the bot's own work causes."""
+    loop, lag = asyncio.get_running_loop(), LoopLag()
+
+    async def probe() -> None:
+        while True:
+            asked = loop.time()
+            await asyncio.sleep(0.005)
+            lag.longest = max(lag.longest, loop.time() - asked - 0.005)
+
+    gc.disable()
+    task = asyncio.create_task(probe())
+    try:
+        yield lag
+    finally:
+        task.cancel()
+        gc.enable()
+
+
+async def test_a_roster_far_above_a_school_is_refused_at_once_and_others_are_answered(
+    bot_harness: BotHarness, samples_dir: Path
+) -> None:
+    director = await bot_harness.new_director()
+    family = bot_harness.new_family()
+    loop = asyncio.get_running_loop()
+
+    async def help_latency() -> float:
+        asked = loop.time()
+        await family.send_text("/aide")
+        await family.next_message(timeout=60)
+        return loop.time() - asked
+
+    baseline = await help_latency()
+    header, *rows = [
+        line for line in (samples_dir / "eleves.csv").read_bytes().split(b"\r\n") if line
+    ]
+    # 35,000 lines (≈ 4.6 MB, under the byte limit): seven times the largest school accepted.
+    hostile = b"\r\n".join([header, *(rows[i % len(rows)] for i in range(35_000))]) + b"\r\n"
+    assert len(hostile) < MAX_FILE_BYTES
+
+    async with loop_lag() as lag:
+        await director.user.send_document(hostile, filename="eleves.csv", mime_type="text/csv")
+        latency = await help_latency()
+        refusal = await director.user.next_message(timeout=60)
+
+    # Another user waits for no more than the refusal itself.
+    assert latency < baseline + 1.0, f"/aide took {latency:.2f} s (baseline {baseline:.2f} s)"
+    assert lag.longest < 0.25, f"the event loop was blocked for {lag.longest:.2f} s"
+    assert "eleves.csv" in refusal.content and "35" in refusal.content
+    assert refusal.inline_keyboard == ()
+    assert uploads(bot_harness) == []
+
+
+async def test_a_file_at_the_limit_is_previewed_without_blocking_the_event_loop(
+    bot_harness: BotHarness, samples_dir: Path
+) -> None:
+    director = await bot_harness.new_director()
+    header, *rows = [
+        line for line in (samples_dir / "eleves.csv").read_bytes().split(b"\r\n") if line
+    ]
+    # 5,000 lines, the most accepted: the sample's pupils and thousands of duplicate lines.
+    at_limit = b"\r\n".join([header, *(rows[i % len(rows)] for i in range(5_000))]) + b"\r\n"
+
+    async with loop_lag() as lag:
+        await director.user.send_document(at_limit, filename="eleves.csv", mime_type="text/csv")
+        received = await director.user.next_message(timeout=60)
+        await press(director.user, received, roster.IMPORT_ALONE)
+        preview = await director.user.wait_for(has_button(roster.IMPORT), timeout=60)
+        report = await director.user.wait_for(lambda m: m.document is not None, timeout=60)
+
+    assert "5" in received.content and "eleves.csv" in received.content
+    assert preview.content and report.document is not None
+    assert lag.longest < 0.25, f"the event loop was blocked for {lag.longest:.2f} s"
 
 
 # --- Reading the roster -----------------------------------------------------------------------
@@ -437,6 +558,17 @@ async def test_export_sends_a_csv_of_the_accounts(
         word in title.lower() for title in header for word in ("password", "mot de passe")
     )
     assert audit.details == {"rows": 226} and audit.actor == f"telegram:{school.user.id}"
+    # Deleted from the chat after the school's retention, like the letters' PDFs.
+    await bot_harness.settle()
+    with Session(bot_harness.engine) as session:
+        deletion = session.execute(
+            select(ScheduledDeletion).where(col(ScheduledDeletion.message_id) == sent.message_id)
+        ).scalar_one()
+    assert deletion.chat_id == school.user.id and deletion.done_at is None
+    left = deletion.delete_at.replace(tzinfo=UTC) - datetime.now(UTC)
+    assert timedelta(hours=23, minutes=55) < left <= timedelta(hours=24)
+    assert bot_harness.app.job_queue is not None
+    assert bot_harness.app.job_queue.jobs()
 
 
 # --- Who sees what ----------------------------------------------------------------------------

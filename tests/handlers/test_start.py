@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import struct
 import sys
@@ -18,6 +19,7 @@ from sqlmodel import Session, col
 
 import handlers.help
 from bot.sandbox.botapi import BotApiServer
+from bot.services.schools import list_invitations, revoke_invitation
 from bot.services.schools.directors import directed_schools, director_telegram_ids
 from handlers import menus, start
 from models import BotState, Director, utcnow
@@ -135,6 +137,23 @@ async def test_expired_invitation_is_refused(bot_harness: BotHarness) -> None:
     refusal = await user.next_message()
 
     assert "expiré" in refusal.content
+    assert bot_harness.call(directed_schools, telegram_user_id=user.id) == []
+
+
+async def test_revoked_invitation_is_refused_with_its_own_message(
+    bot_harness: BotHarness,
+) -> None:
+    school_id = bot_harness.add_school()
+    code = bot_harness.invite(school_id)
+    (pending,) = bot_harness.call(list_invitations)
+    assert bot_harness.call(revoke_invitation, invitation_id=pending.id, actor="cli:test")
+    user = bot_harness.new_family()
+
+    await user.send_text(f"/start {code}")
+    refusal = await user.next_message()
+
+    assert re.search("cancelled|annulée", refusal.content)
+    assert "expiré" not in refusal.content
     assert bot_harness.call(directed_schools, telegram_user_id=user.id) == []
 
 

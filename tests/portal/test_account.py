@@ -31,6 +31,7 @@ async def test_lockout_after_five_failures_then_release(
     for attempt in range(4):
         reply = await browser.log_in(family.identifier, f"Wrong-password-{attempt}")
         assert reply.status_code == 401
+        portal.clock.advance(seconds=2**attempt)  # this client's growing delay
     reply = await browser.log_in(family.identifier, "Wrong-password-5")
     assert reply.status_code == 429
     [locked] = [row for row in portal.throttles() if row.key.startswith("login-id:")]
@@ -39,7 +40,8 @@ async def test_lockout_after_five_failures_then_release(
     assert [event.details["locked"] for event in failed] == [False] * 4 + [True]
     assert all(event.account_id == family.account_id for event in failed)
 
-    # Locked: even the right password is refused, from any browser, without being checked.
+    # Locked: even the right password is refused, from any browser the family never logged in
+    # from, without being checked.
     reply = await portal.browser(client="198.51.100.9").log_in(family.identifier, NEW_PASSWORD)
     assert reply.status_code == 429
     assert portal.events("portal.login_refused")[-1].details == {"reason": "locked"}
@@ -77,11 +79,13 @@ async def test_the_lockout_survives_a_restart(portal: PortalHarness, family: Fam
     browser = portal.browser()
     for _attempt in range(5):
         await browser.log_in(family.identifier, "Wrong-password")
+        portal.clock.advance(seconds=30)  # past this client's delay
     # A new application object on the same database: what a restart (or a second process) is.
     restarted = PortalHarness(portal.engine, portal.settings.data_dir.parent)
     restarted.clock.now = portal.clock.now
     try:
-        reply = await restarted.browser().log_in(family.identifier, family.password)
+        other = restarted.browser(client="198.51.100.77")
+        reply = await other.log_in(family.identifier, family.password)
         assert reply.status_code == 429
     finally:
         await restarted.aclose()

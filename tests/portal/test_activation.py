@@ -99,7 +99,8 @@ async def test_a_family_activates_its_account_from_the_letter(
         CHOSEN_HASHER.time_cost,
         CHOSEN_HASHER.parallelism,
     )
-    assert portal.guardian(family).email == NEW_EMAIL
+    # Pending on the link until it is followed: the school's address stays on file.
+    assert portal.guardian(family).email == "parent0@example.org"
     [row] = portal.outbox("activation_confirmation")
     assert row.to_address == NEW_EMAIL
     assert row.account_id == family.account_id
@@ -128,6 +129,7 @@ async def test_a_family_activates_its_account_from_the_letter(
     account = portal.account(family)
     assert account.state == AccountState.ACTIVATED
     assert account.activated_at is not None
+    assert portal.guardian(family).email == NEW_EMAIL  # proven by the link: now on file
     assert portal.tokens()[0].used_at is not None
     assert portal.actions(family)[-3:] == [
         "account.activation_started",
@@ -195,7 +197,8 @@ async def test_a_family_without_an_address_on_file_gives_one(portal: PortalHarne
     assert 'id="email"' in form.text and 'name="email" type="email" value=' not in form.text
     reply = await browser.post("/activation/finaliser", _form(email="  Nouveau@Example.ORG "))
     assert reply.status_code == 303
-    assert portal.guardian(family).email == "Nouveau@example.org"
+    assert portal.guardian(family).email is None  # until the link is followed
+    assert portal.outbox("activation_confirmation")[-1].to_address == "Nouveau@example.org"
 
 
 # --- Refusals at the first step ------------------------------------------------------------
@@ -216,7 +219,8 @@ async def test_a_wrong_password_is_refused_and_audited(
     [event] = portal.events("portal.login_failed")
     assert event.account_id == family.account_id
     assert event.details == {"reason": "wrong_password", "locked": False}
-    assert len(portal.throttles()) == 2  # one count for the identifier, one for the client
+    # One count for the identifier, one for the client, one for the pair (its growing delay).
+    assert len(portal.throttles()) == 3
     assert (await browser.get("/activation/finaliser")).headers["location"] == "/connexion"
 
 

@@ -113,6 +113,7 @@ async def _pages_of_a_whole_journey(portal: PortalHarness, family: Family) -> li
     pages.append(
         await browser.post("/activation", {"identifier": family.identifier, "password": "x"})
     )
+    portal.clock.advance(seconds=2)  # past the delay a wrong password earns this client
     await browser.post(
         "/activation", {"identifier": family.identifier, "password": family.password}
     )

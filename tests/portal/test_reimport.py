@@ -1,5 +1,6 @@
-"""The address a family gives on the portal survives a re-import of ONDE, which may still hold
-an older one; the addresses of families who have not been through the portal follow ONDE."""
+"""The address a family confirmed on the portal survives a re-import of ONDE, which may still
+hold an older one; the addresses of families who have not confirmed one (not activated, or
+activating with an address still pending) follow ONDE."""
 
 from __future__ import annotations
 
@@ -111,8 +112,15 @@ async def test_a_reimport_keeps_the_address_given_on_the_portal(portal: PortalHa
 
     emails = _emails(portal)
     assert emails["Claire"] == PORTAL_ADDRESS
-    assert emails["Anh"] == "anh.perso@example.org"
+    # Typed but not confirmed: ONDE's address is on file, the typed one waits on its link.
+    assert emails["Anh"] == "anh.nguyen.nouveau@gmail.com"
     assert emails["Sophie"] == "sophie.nouvelle@free.fr"  # never on the portal: ONDE's
+    # Anh follows her link: her address is now confirmed, and the next import keeps it.
+    reply = await portal.browser().post(portal.link_path("activation_confirmation"))
+    assert reply.status_code == 200
+    assert _emails(portal)["Anh"] == "anh.perso@example.org"
+    _import(portal, school_id, changed)
+    assert _emails(portal)["Anh"] == "anh.perso@example.org"
     # And the family can still log in and sees its own address.
     browser = portal.browser()
     claire = credentials[accounts["Claire"].id]  # type: ignore[index]

@@ -225,6 +225,7 @@ async def test_stale_throttle_counters_and_dead_links_are_purged(
 ) -> None:
     browser = sqlite_portal.browser()
     await browser.log_in(sqlite_family.identifier, "Wrong-password-1")
+    sqlite_portal.clock.advance(seconds=1)  # the client's delay after a failure
     await activate(sqlite_portal, sqlite_family)
     assert sqlite_portal.throttles() and sqlite_portal.tokens()
     with session_scope(sqlite_portal.engine) as session:

@@ -441,15 +441,24 @@ def test_activation_makes_the_account_activating_then_activated(db: Session) -> 
     assert row.provisional_expires_at is None
     assert hash_parameters(row.password_hash or "") == (65536, 3, 4)
     guardian = db.get(Guardian, row.guardian_id)
-    assert guardian is not None and guardian.email == "Famille.Durand@example.org"
+    # The typed address is pending on the confirmation link until it is followed.
+    assert guardian is not None and guardian.email == "parent0@example.org"
     assert not login(db, issued, issued.password, now=LATER)  # only until activation
     assert login(db, issued, CHOSEN, now=LATER)
 
-    confirm_activation(session=db, account_id=issued.account_id, actor="portal", now=LATER)
+    confirm_activation(
+        session=db,
+        account_id=issued.account_id,
+        actor="portal",
+        email="Famille.Durand@example.org",
+        now=LATER,
+    )
     db.commit()
 
     row = account(db, issued.account_id)
     assert row.state == AccountState.ACTIVATED and row.activated_at == LATER
+    db.refresh(guardian)
+    assert guardian.email == "Famille.Durand@example.org"
     assert login(db, issued, CHOSEN, now=AFTER_EXPIRY)  # a chosen password does not expire
     assert actions(db, issued.account_id)[-2:] == [
         "account.activation_started",

@@ -173,13 +173,34 @@ def test_linking_shows_the_current_state(session: Session) -> None:
     account.state = AccountState.ACTIVATING
     session.add(account)
     session.flush()
-    confirm_activation(session=session, account_id=account.id, actor="t")
     code = create_link_codes(session=session, expiries={account.id: utcnow() + timedelta(days=90)})[
         account.id
     ]
 
     linked = redeem_link_code(session=session, code=code, telegram_user_id=TELEGRAM_ID)
-    assert linked.state == AccountState.ACTIVATED
+    assert linked.state == AccountState.ACTIVATING
+
+
+def test_a_code_stops_working_once_the_account_is_activated(session: Session) -> None:
+    # A letter found in a bin after the family activated its account must not link a
+    # stranger's chat to the family (and its children's names).
+    built = make_school_with_guardians(session, 1)
+    account = built.accounts[0]
+    assert account.id is not None
+    code = create_link_codes(session=session, expiries={account.id: utcnow() + timedelta(days=90)})[
+        account.id
+    ]
+    account.state = AccountState.ACTIVATING
+    session.add(account)
+    session.flush()
+    confirm_activation(session=session, account_id=account.id, actor="t")
+
+    with pytest.raises(FamilyLinkError) as refused:
+        redeem_link_code(session=session, code=code, telegram_user_id=TELEGRAM_ID)
+    assert refused.value.reason is LinkRefusal.ACTIVATED
+    assert session.execute(select(FamilyChat)).scalars().first() is None
+    row = session.execute(select(FamilyLinkCode)).scalars().one()
+    assert row.used_at is None
 
 
 def test_the_bot_username_is_remembered_for_the_letters(session: Session) -> None:

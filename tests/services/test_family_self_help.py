@@ -23,6 +23,7 @@ from bot.services.family import (
     resend_confirmation_link,
     send_new_provisional_password,
 )
+from bot.services.portal.links import issue_link
 from models import (
     Account,
     AccountState,
@@ -30,6 +31,7 @@ from models import (
     DistributionChannel,
     Guardian,
     OutboxMessage,
+    PortalTokenPurpose,
     utcnow,
 )
 from tests.factories import make_school_with_guardians
@@ -103,13 +105,22 @@ def outbox(session: Session, account_id: int) -> list[OutboxMessage]:
 
 
 def activating(session: Session, account_id: int) -> None:
-    begin_activation(
+    """The family started its activation on the portal with its own address, which waits on
+    the confirmation link the portal sent there."""
+    account = begin_activation(
         session,
         account_id=account_id,
         new_password=CHOSEN,
         email="lucie.dubois@example.fr",
         actor="portal",
         verified_by_phone=True,
+    )
+    issue_link(
+        session,
+        account,
+        PortalTokenPurpose.ACTIVATION,
+        email="lucie.dubois@example.fr",
+        now=utcnow(),
     )
     session.commit()
 
@@ -253,4 +264,5 @@ def test_the_confirmation_link_again_within_the_portals_mail_limits(session: Ses
     refused = confirmation_link(session, account_id)
     assert refused.retry_at is not None and refused.retry_at > utcnow()
     guardian = session.exec(select(Guardian)).one()
-    assert guardian.email == "lucie.dubois@example.fr"
+    # Pending on the link until the family follows it: the school's address stays on file.
+    assert guardian.email == "parent0@example.org"

@@ -3,20 +3,25 @@ the chat, and the bot messages waiting to be deleted."""
 
 from __future__ import annotations
 
+import re
 import stat
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
+from bot.config import SecretKeySource, Settings
 from bot.db import session_scope
 from bot.services.letters.settings import (
     SECRET_KEY_FILE,
     LetterSettingsError,
+    check_letter_password,
     due_deletions,
+    generate_letter_passphrase,
     get_letter_password,
     get_retention_hours,
     has_letter_password,
@@ -50,12 +55,14 @@ def test_document_password_is_stored_encrypted_with_a_private_key_file(
 ) -> None:
     data_dir = tmp_path / "data"
     with session_scope(engine) as session:
-        assert not has_letter_password(session=session, school_id=school_id, data_dir=data_dir)
+        assert not has_letter_password(
+            session=session, school_id=school_id, secret_key=SecretKeySource(data_dir)
+        )
         set_letter_password(
             session=session,
             school_id=school_id,
             password="trois petits chats",
-            data_dir=data_dir,
+            secret_key=SecretKeySource(data_dir),
             actor="telegram:1",
         )
     key = data_dir / SECRET_KEY_FILE
@@ -65,10 +72,14 @@ def test_document_password_is_stored_encrypted_with_a_private_key_file(
         assert stored is not None and stored.letter_password_encrypted
         assert "chats" not in stored.letter_password_encrypted
         assert (
-            get_letter_password(session=session, school_id=school_id, data_dir=data_dir)
+            get_letter_password(
+                session=session, school_id=school_id, secret_key=SecretKeySource(data_dir)
+            )
             == "trois petits chats"
         )
-        assert has_letter_password(session=session, school_id=school_id, data_dir=data_dir)
+        assert has_letter_password(
+            session=session, school_id=school_id, secret_key=SecretKeySource(data_dir)
+        )
         events = session.execute(
             select(AuditEvent).where(col(AuditEvent.action) == "school.letter_password_set")
         ).scalars()
@@ -84,13 +95,20 @@ def test_a_lost_key_file_means_setting_the_password_again(
             session=session,
             school_id=school_id,
             password="correct horse",
-            data_dir=data_dir,
+            secret_key=SecretKeySource(data_dir),
             actor="t",
         )
     (data_dir / SECRET_KEY_FILE).unlink()
     with session_scope(engine) as session:
-        assert get_letter_password(session=session, school_id=school_id, data_dir=data_dir) is None
-        assert not has_letter_password(session=session, school_id=school_id, data_dir=data_dir)
+        assert (
+            get_letter_password(
+                session=session, school_id=school_id, secret_key=SecretKeySource(data_dir)
+            )
+            is None
+        )
+        assert not has_letter_password(
+            session=session, school_id=school_id, secret_key=SecretKeySource(data_dir)
+        )
 
 
 @pytest.mark.parametrize("password", ["court", " espace devant", "ligne\ncoupée", "x" * 200])
@@ -102,7 +120,7 @@ def test_unusable_document_passwords_are_refused(session: Session, password: str
             session=session,
             school_id=school.id,
             password=password,
-            data_dir=Path("/nonexistent"),
+            secret_key=SecretKeySource(Path("/nonexistent")),
             actor="t",
         )
     assert school.letter_password_encrypted is None
@@ -140,3 +158,89 @@ def test_scheduled_deletions_come_due_after_the_schools_retention_and_once(
     with session_scope(engine) as session:
         assert due_deletions(session=session, now=now + timedelta(days=3)) == []
         assert next_deletion_at(session=session) is None
+
+
+# --- Twelve characters, or a passphrase drawn for the director -------------------------------
+
+
+@pytest.mark.parametrize("password", ["Cartable-26", "onze lettre"])  # 11 characters
+def test_a_document_password_needs_twelve_characters(password: str) -> None:
+    with pytest.raises(LetterSettingsError):
+        check_letter_password(password)
+    check_letter_password(password + "!")
+
+
+def test_a_drawn_passphrase_is_long_random_and_accepted() -> None:
+    drawn = {generate_letter_passphrase() for _ in range(50)}
+
+    assert len(drawn) == 50
+    for passphrase in drawn:
+        check_letter_password(passphrase)
+        assert re.fullmatch(r"[a-z2-9]+(?:-[a-z2-9]+){3,}", passphrase), passphrase
+        # Fits a button's callback data (64 bytes) with its prefix.
+        assert len(passphrase.encode()) <= 40
+
+
+# --- The key: SECRET_KEY, else SECRET_KEY_FILE, else DATA_DIR/secret.key --------------------
+
+
+def _store_and_read(engine: Engine, school_id: int, source: SecretKeySource) -> str | None:
+    with session_scope(engine) as session:
+        set_letter_password(
+            session=session,
+            school_id=school_id,
+            password="trois petits chats",
+            secret_key=source,
+            actor="t",
+        )
+    with session_scope(engine) as session:
+        return get_letter_password(session=session, school_id=school_id, secret_key=source)
+
+
+def test_the_key_can_come_from_a_variable_or_a_file_outside_the_data_folder(
+    engine: Engine, school_id: int, tmp_path: Path
+) -> None:
+    key = Fernet.generate_key().decode()
+    data_dir = tmp_path / "data"
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "educonnect.key").write_text(key + "\n")
+
+    from_variable = Settings(_env_file=None, data_dir=data_dir, secret_key=key)
+    assert _store_and_read(engine, school_id, from_variable.secret_key_source) == (
+        "trois petits chats"
+    )
+    from_file = Settings(
+        _env_file=None, data_dir=data_dir, secret_key_file=secrets_dir / "educonnect.key"
+    )
+    # The same key, read from the file: what the variable encrypted, the file decrypts.
+    with session_scope(engine) as session:
+        assert get_letter_password(
+            session=session, school_id=school_id, secret_key=from_file.secret_key_source
+        ) == ("trois petits chats")
+    assert not (data_dir / SECRET_KEY_FILE).exists()  # nothing written in the data folder
+    assert key not in repr(from_variable)
+
+    # The variable wins over the file, the file over DATA_DIR/secret.key.
+    other = Fernet.generate_key().decode()
+    both = Settings(
+        _env_file=None,
+        data_dir=data_dir,
+        secret_key=other,
+        secret_key_file=secrets_dir / "educonnect.key",
+    )
+    with session_scope(engine) as session:
+        assert (
+            get_letter_password(
+                session=session, school_id=school_id, secret_key=both.secret_key_source
+            )
+            is None
+        )
+    default = Settings(_env_file=None, data_dir=data_dir)
+    _store_and_read(engine, school_id, default.secret_key_source)
+    assert (data_dir / SECRET_KEY_FILE).exists()
+
+
+def test_a_malformed_key_is_refused_when_the_settings_are_read(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="SECRET_KEY"):
+        Settings(_env_file=None, data_dir=tmp_path, secret_key="not-a-fernet-key")

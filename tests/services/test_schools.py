@@ -13,20 +13,24 @@ from sqlalchemy import Engine, event, select
 from sqlmodel import Session, col
 
 from bot.services.errors import ServiceError
+from bot.services.schools.directors import list_directors, remove_director
 from bot.services.schools.registry import (
     DuplicateSchoolError,
     InvalidSchoolNameError,
     InvalidUAIError,
     InvitationAlreadyUsedError,
     InvitationExpiredError,
+    InvitationRevokedError,
     UnknownInvitationError,
     UnknownSchoolError,
     add_school,
     create_invitation,
     get_school_by_uai,
+    list_invitations,
     list_schools,
     normalize_uai,
     redeem_invitation,
+    revoke_invitation,
     schools_of_director,
 )
 from models import AuditEvent, Director, Invitation, metadata
@@ -263,3 +267,85 @@ def test_the_clear_code_is_nowhere_in_the_database(db: Session, engine: Engine) 
         )
         assert code.encode() not in raw
         assert stored.encode() in raw  # the check reads the right file
+
+
+# --- removing directors, listing and revoking invitations ------------------------------------
+
+
+def test_a_director_is_listed_then_removed_and_the_removal_is_audited(db: Session) -> None:
+    school_id = new_school(db)
+    other_id = new_school(db, "0751235Y", "École Condorcet")
+    for target in (school_id, other_id):
+        code, _ = create_invitation(session=db, school_id=target, actor=OPERATOR, now=NOW)
+        redeem_invitation(
+            session=db, code=code, telegram_user_id=DIRECTOR_ID, display_name="Mme Martin", now=NOW
+        )
+    db.commit()
+
+    (listed,) = list_directors(db, uai="0751234x")
+    assert (listed.telegram_user_id, listed.display_name, listed.since) == (
+        DIRECTOR_ID,
+        "Mme Martin",
+        NOW,
+    )
+
+    assert remove_director(db, uai="0751234X", telegram_user_id=DIRECTOR_ID, actor=OPERATOR)
+    db.commit()
+    assert list_directors(db, uai="0751234X") == []
+    # Only that school: the other one is still theirs.
+    assert [s.id for s in schools_of_director(db, DIRECTOR_ID)] == [other_id]
+    event = db.execute(
+        select(AuditEvent).where(col(AuditEvent.action) == "director.removed")
+    ).scalar_one()
+    assert event.school_id == school_id and event.actor == OPERATOR
+    assert event.details["telegram_user_id"] == DIRECTOR_ID
+    # Removing someone who does not direct the school changes nothing and says so.
+    assert not remove_director(db, uai="0751234X", telegram_user_id=DIRECTOR_ID, actor=OPERATOR)
+    with pytest.raises(UnknownSchoolError):
+        remove_director(db, uai="0691234A", telegram_user_id=DIRECTOR_ID, actor=OPERATOR)
+
+
+def test_pending_invitations_are_listed_without_their_code(db: Session) -> None:
+    school_id = new_school(db)
+    other_id = new_school(db, "0751235Y", "École Condorcet")
+    pending, _ = create_invitation(session=db, school_id=school_id, actor=OPERATOR, now=NOW)
+    used, _ = create_invitation(session=db, school_id=school_id, actor=OPERATOR, now=NOW)
+    create_invitation(
+        session=db, school_id=school_id, actor=OPERATOR, ttl=timedelta(hours=1), now=NOW
+    )  # expired by NOW + 2 hours
+    create_invitation(session=db, school_id=other_id, actor=OPERATOR, now=NOW)
+    redeem_invitation(session=db, code=used, telegram_user_id=DIRECTOR_ID, now=NOW)
+    db.commit()
+
+    every = list_invitations(db, now=NOW + timedelta(hours=2))
+    assert [(entry.uai, entry.created_at) for entry in every] == [
+        ("0751234X", NOW),
+        ("0751235Y", NOW),
+    ]
+    (mine,) = list_invitations(db, uai="0751234X", now=NOW + timedelta(hours=2))
+    assert mine.school_name == "École Jules Ferry"
+    assert mine.expires_at == NOW + timedelta(days=7)
+    assert pending not in repr(every)
+
+
+def test_a_revoked_invitation_is_refused_with_its_own_error(db: Session) -> None:
+    school_id = new_school(db)
+    code, _ = create_invitation(session=db, school_id=school_id, actor=OPERATOR, now=NOW)
+    db.commit()
+    (entry,) = list_invitations(db, now=NOW)
+
+    assert revoke_invitation(db, invitation_id=entry.id, actor=OPERATOR, now=NOW)
+    db.commit()
+
+    assert list_invitations(db, now=NOW) == []
+    with pytest.raises(InvitationRevokedError):
+        redeem_invitation(session=db, code=code, telegram_user_id=DIRECTOR_ID, now=NOW)
+    assert schools_of_director(db, DIRECTOR_ID) == []
+    event = db.execute(
+        select(AuditEvent).where(col(AuditEvent.action) == "invitation.revoked")
+    ).scalar_one()
+    assert event.school_id == school_id and event.details["invitation_id"] == entry.id
+    # Revoking it again, or an unknown id, changes nothing.
+    assert not revoke_invitation(db, invitation_id=entry.id, actor=OPERATOR, now=NOW)
+    with pytest.raises(UnknownInvitationError):
+        revoke_invitation(db, invitation_id=entry.id + 100, actor=OPERATOR, now=NOW)

@@ -55,6 +55,9 @@ class LinkRefusal(enum.StrEnum):
     EXPIRED = "expired"  # the provisional password printed beside it has expired
     SUPERSEDED = "superseded"  # a newer letter was sent for the same account
     DEACTIVATED = "deactivated"  # the guardian has no child in the school any more
+    # The family activated its account: the letter did its job, and a letter found later (in a
+    # bin, a shared printer) must not link a stranger's chat to the family's children.
+    ACTIVATED = "activated"
 
 
 class FamilyLinkError(ServiceError):
@@ -170,6 +173,9 @@ def _refusal(reason: LinkRefusal) -> FamilyLinkError:
         LinkRefusal.EXPIRED: _("This link code has expired."),
         LinkRefusal.SUPERSEDED: _("This link code was replaced by a newer letter."),
         LinkRefusal.DEACTIVATED: _("This account is no longer active at the school."),
+        LinkRefusal.ACTIVATED: _(
+            "This account is activated: the link code of its letter no longer works."
+        ),
     }
     return FamilyLinkError(reason, messages[reason])
 
@@ -183,7 +189,8 @@ def redeem_link_code(
 ) -> LinkedGuardian:
     """Link the Telegram user's chat to the guardian whose letter carries `code`; the code then
     stops working. The same user sending their code again gets the link back (already_linked).
-    Raises `FamilyLinkError` (unknown, used, expired, superseded, deactivated)."""
+    Raises `FamilyLinkError` (unknown, used, expired, superseded, deactivated, or activated:
+    once the family activated its account, the letter's code links no new chat)."""
     moment = now or utcnow()
     candidate = code.strip()
     found = None
@@ -211,6 +218,8 @@ def redeem_link_code(
         raise _refusal(LinkRefusal.SUPERSEDED if newer else LinkRefusal.EXPIRED)
     if account.deactivated_at is not None:
         raise _refusal(LinkRefusal.DEACTIVATED)
+    if account.state == AccountState.ACTIVATED:
+        raise _refusal(LinkRefusal.ACTIVATED)
 
     # Claim the code in one statement, so two chats sending it at once cannot both win.
     claimed = cast(

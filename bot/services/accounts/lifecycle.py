@@ -88,8 +88,10 @@ def begin_activation(
     Also allowed again while `activating` (a corrected address, a reset in between). Refused
     when deactivated, not notified, already activated, or when the provisional password has
     expired; the password must meet `chosen_password_is_strong`. The chosen password replaces
-    the provisional one (stronger hash parameters) and the address goes to the guardian.
-    The caller then sends the confirmation link.
+    the provisional one (stronger hash parameters). The address is only checked: it stays
+    pending on the confirmation link the caller then sends, and `confirm_activation` puts it
+    on file — until then the school's address is the one reminders and resets go to, so a
+    stranger holding the letter and a birth date cannot redirect the family's mail.
 
     `verified_by_phone`: the mobile number the family shared with the bot proved who it is,
     instead of the letter's provisional password — a `not_notified` account, or an expired
@@ -147,16 +149,14 @@ def _start_activation(
     now: datetime,
     **details: object,
 ) -> Account:
-    """The chosen password replaces any provisional one, the address goes to the guardian and
-    the account is `activating`; audited."""
+    """The chosen password replaces any provisional one and the account is `activating`;
+    audited (whether the typed address differs from the one on file, never the address)."""
     email_changed = address != guardian.email
     account.password_hash = hash_chosen_password(new_password)
     account.provisional_expires_at = None
     account.state = AccountState.ACTIVATING
     account.last_access_at = now
-    guardian.email = address
-    guardian.updated_at = now
-    session.add_all([account, guardian])
+    session.add(account)
     audit(
         session,
         account,
@@ -171,9 +171,15 @@ def _start_activation(
 
 
 def confirm_activation(
-    session: Session, *, account_id: int, actor: str, now: datetime | None = None
+    session: Session,
+    *,
+    account_id: int,
+    actor: str,
+    email: str | None = None,
+    now: datetime | None = None,
 ) -> Account:
-    """The confirmation link was followed: `activating` → `activated`."""
+    """The confirmation link was followed: `activating` → `activated`, and `email`, the
+    address the link was sent to (proven by following it), becomes the guardian's."""
     now = aware(now)
     account, guardian = load_one(session, account_id)
     if account.deactivated_at is not None:
@@ -185,7 +191,19 @@ def confirm_activation(
     account.state = AccountState.ACTIVATED
     account.activated_at = now
     session.add(account)
-    audit(session, account, guardian, actor=actor, action="account.activated")
+    email_changed = email is not None and email != guardian.email
+    if email_changed:
+        guardian.email = email
+        guardian.updated_at = now
+        session.add(guardian)
+    audit(
+        session,
+        account,
+        guardian,
+        actor=actor,
+        action="account.activated",
+        **({"email_changed": True} if email_changed else {}),
+    )
     session.flush()
     return account
 
@@ -199,7 +217,8 @@ def change_password(
     now: datetime | None = None,
 ) -> Account:
     """An activated family sets a new password (after a reset, or a « mot de passe oublié »
-    link); the state stays `activated` and any provisional password stops working."""
+    link); the state stays `activated`, any provisional password stops working and the
+    session version moves on, so every portal session opened before ends."""
     now = aware(now)
     account, guardian = load_one(session, account_id)
     reason: RefusalReason | None = None
@@ -213,6 +232,7 @@ def change_password(
         raise TransitionRefused(account_id, reason)
     account.password_hash = hash_chosen_password(new_password)
     account.provisional_expires_at = None
+    account.session_version += 1
     session.add(account)
     audit(session, account, guardian, actor=actor, action="account.password_changed")
     session.flush()

@@ -84,8 +84,12 @@ def family_account(session: Session, account: Account) -> FamilyAccount:
     assert school is not None and school.id is not None
     state = AccountState(account.state)
     sent_at = None
+    # While activating, the address that matters to the family is the one its confirmation
+    # link went to, which is not on file until the family follows it.
+    address = guardian.email
     if state == AccountState.ACTIVATING:
-        sent_at = awaiting_confirmation(session, account_id=account.id).sent_at
+        waiting = awaiting_confirmation(session, account_id=account.id)
+        sent_at, address = waiting.sent_at, waiting.email
     return FamilyAccount(
         guardian_id=guardian.id,
         account_id=account.id,
@@ -96,7 +100,7 @@ def family_account(session: Session, account: Account) -> FamilyAccount:
         identifier=account.identifier,
         state=state,
         deactivated=account.deactivated_at is not None,
-        masked_email=mask_email(guardian.email),
+        masked_email=mask_email(address),
         children=_children(session, guardian.id),
         provisional_expires_at=as_utc(account.provisional_expires_at),
         confirmation_sent_at=sent_at,

@@ -16,7 +16,7 @@ from bot.services.accounts import RefusalReason, normalise_email
 from bot.services.audit import record_event
 from bot.services.distribution import DistributionError, start_email_distribution
 from bot.services.family.accounts import as_utc, linked_account, mask_email
-from bot.services.portal import RequestStatus, send_confirmation_link_again
+from bot.services.portal import RequestStatus, awaiting_confirmation, send_confirmation_link_again
 from models import Account, AccountState, AuditEvent, Guardian, utcnow
 
 NEW_PASSWORD_SENT = "family.new_password_sent"
@@ -152,9 +152,11 @@ def resend_confirmation_link(
     if isinstance(checked, SelfHelpResult):
         return checked
     account, guardian = checked
-    masked = mask_email(guardian.email)
     if account.state != AccountState.ACTIVATING:
+        masked = mask_email(guardian.email)
         return SelfHelpResult(SelfHelpOutcome.NOT_ACTIVATING, masked_email=masked)
+    # The link goes to the address typed at activation, not on file until confirmed.
+    masked = mask_email(awaiting_confirmation(session, account_id=account_id).email)
     result = send_confirmation_link_again(
         session,
         account_id=account_id,

@@ -2,14 +2,16 @@
 bot sends, how long such a PDF stays in the chat, and the bot messages waiting to be deleted.
 
 The document password must come back in clear (each new PDF is encrypted with it), so it is
-stored encrypted with the deployment's Fernet key, kept in `DATA_DIR/secret.key` (mode 0600,
-created on first use). Losing that file only means the director sets the password again.
+stored encrypted with the deployment's Fernet key: SECRET_KEY, else the file SECRET_KEY_FILE
+(both keep it outside the data folder), else `DATA_DIR/secret.key` (mode 0600, created on first
+use). Losing the key only means the director sets the password again.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +21,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from bot.config import SecretKeySource
 from bot.i18n import _
 from bot.services.audit import record_event
 from bot.services.errors import ServiceError
@@ -28,8 +31,13 @@ log = logging.getLogger(__name__)
 
 SECRET_KEY_FILE = "secret.key"
 # A document password is typed on a phone and told to colleagues: long enough not to be
-# guessed offline (the PDF can be copied), short enough to type.
-MIN_LETTER_PASSWORD_LENGTH = 8
+# guessed offline (the PDF can be copied and attacked at leisure), short enough to type.
+MIN_LETTER_PASSWORD_LENGTH = 12
+# A drawn passphrase: four groups of four characters from an alphabet without look-alikes
+# (no 0/o, 1/l/i), about 78 bits, easy to read out to a colleague.
+PASSPHRASE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+PASSPHRASE_GROUPS = 4
+PASSPHRASE_GROUP_LENGTH = 4
 MAX_LETTER_PASSWORD_LENGTH = 128
 DEFAULT_RETENTION_HOURS = 24
 MIN_RETENTION_HOURS = 1
@@ -52,8 +60,15 @@ def _key_path(data_dir: Path) -> Path:
     return data_dir / SECRET_KEY_FILE
 
 
-def _fernet(data_dir: Path) -> Fernet:
-    """The deployment's Fernet, its key file created (0600) on first use."""
+def _fernet(source: SecretKeySource) -> Fernet:
+    """The deployment's Fernet: SECRET_KEY, else SECRET_KEY_FILE (never created here: a
+    missing file is the operator's to fix), else DATA_DIR/secret.key, created (0600) on first
+    use."""
+    if source.value:
+        return Fernet(source.value.encode("ascii"))
+    if source.file is not None:
+        return Fernet(source.file.read_bytes().strip())
+    data_dir = source.data_dir
     path = _key_path(data_dir)
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -79,13 +94,21 @@ def _school(session: Session, school_id: int) -> School:
 # --- The document password ------------------------------------------------------------------
 
 
+def generate_letter_passphrase() -> str:
+    """A document password drawn for the director, such as « k7mq-x3pt-9fza-hw2e »."""
+    return "-".join(
+        "".join(secrets.choice(PASSPHRASE_ALPHABET) for _ in range(PASSPHRASE_GROUP_LENGTH))
+        for _group in range(PASSPHRASE_GROUPS)
+    )
+
+
 def check_letter_password(password: str) -> None:
     """Raise `LetterSettingsError` if `password` cannot be a document password."""
     if len(password) < MIN_LETTER_PASSWORD_LENGTH:
         raise LetterSettingsError(
             _(
                 "This password is too short: choose at least {count} characters, for example "
-                "three words you will remember."
+                "three words you will remember, or use the passphrase I offer."
             ).format(count=MIN_LETTER_PASSWORD_LENGTH)
         )
     if len(password) > MAX_LETTER_PASSWORD_LENGTH:
@@ -104,14 +127,14 @@ def check_letter_password(password: str) -> None:
 
 
 def set_letter_password(
-    session: Session, *, school_id: int, password: str, data_dir: Path, actor: str
+    session: Session, *, school_id: int, password: str, secret_key: SecretKeySource, actor: str
 ) -> None:
     """Store the school's document password (encrypted), replacing any previous one."""
     check_letter_password(password)
     school = _school(session, school_id)
     replaced = school.letter_password_encrypted is not None
     school.letter_password_encrypted = (
-        _fernet(data_dir).encrypt(password.encode("utf-8")).decode("ascii")
+        _fernet(secret_key).encrypt(password.encode("utf-8")).decode("ascii")
     )
     session.add(school)
     record_event(
@@ -124,22 +147,25 @@ def set_letter_password(
     session.flush()
 
 
-def get_letter_password(session: Session, *, school_id: int, data_dir: Path) -> str | None:
+def get_letter_password(
+    session: Session, *, school_id: int, secret_key: SecretKeySource
+) -> str | None:
     """The school's document password in clear, or None when none is set (or it can no longer
     be read: the key file was lost, so the director sets it again)."""
     stored = _school(session, school_id).letter_password_encrypted
     if stored is None:
         return None
     try:
-        return _fernet(data_dir).decrypt(stored.encode("ascii")).decode("utf-8")
+        return _fernet(secret_key).decrypt(stored.encode("ascii")).decode("utf-8")
     except (InvalidToken, ValueError):
         log.warning("the document password of school %s cannot be decrypted", school_id)
         return None
 
 
-def has_letter_password(session: Session, *, school_id: int, data_dir: Path) -> bool:
+def has_letter_password(session: Session, *, school_id: int, secret_key: SecretKeySource) -> bool:
     """Whether the school has a document password the bot can use."""
-    return get_letter_password(session=session, school_id=school_id, data_dir=data_dir) is not None
+    found = get_letter_password(session=session, school_id=school_id, secret_key=secret_key)
+    return found is not None
 
 
 # --- How long a PDF stays in the chat -------------------------------------------------------

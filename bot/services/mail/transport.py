@@ -301,8 +301,9 @@ def envelope_sender(settings: Settings) -> str:
 def transport_from_settings(
     settings: Settings, *, tls_context: ssl.SSLContext | None = None
 ) -> MailTransport:
-    """SMTP per the settings, or the data folder's Maildir when SMTP_HOST is not set."""
-    if not settings.smtp_host:
+    """SMTP per the settings, or the data folder's Maildir when SMTP_HOST is not set or
+    MAIL_TRANSPORT=maildir."""
+    if not settings.smtp_host or settings.mail_transport == "maildir":
         return MaildirTransport(maildir_path(settings))
     return SmtpTransport(
         host=settings.smtp_host,

@@ -20,6 +20,14 @@ from bot.services.portal.activation import (
     resend_activation_link,
     send_confirmation_link_again,
 )
+from bot.services.portal.activation_locks import (
+    MAX_WRONG_BIRTH_DATES,
+    LockNotice,
+    UnlockStatus,
+    activation_lock_notices,
+    allow_activation_again,
+    record_lock_notice,
+)
 from bot.services.portal.forms import FormResult, Problem, RequestResult, RequestStatus
 from bot.services.portal.language import remember_language
 from bot.services.portal.links import LinkStatus, LinkView, follow_confirmation_link, inspect_link
@@ -40,16 +48,18 @@ from bot.services.portal.recovery import (
     reset_password_with_link,
     send_identifier_reminder,
 )
-from bot.services.portal.sessions import PortalAccount, current_account
+from bot.services.portal.sessions import PortalAccount, current_account, end_sessions
 from models import PortalTokenPurpose
 
 __all__ = [
     "FORGOT_PASSWORD_PATH",
+    "MAX_WRONG_BIRTH_DATES",
     "PHONE_ACTIVATION_VALIDITY",
     "ActivationForm",
     "FormResult",
     "LinkStatus",
     "LinkView",
+    "LockNotice",
     "LoginStatus",
     "PhoneActivationLink",
     "PhoneActivationPage",
@@ -58,12 +68,16 @@ __all__ = [
     "Problem",
     "RequestResult",
     "RequestStatus",
+    "UnlockStatus",
     "account_overview",
     "activation_form",
+    "activation_lock_notices",
+    "allow_activation_again",
     "awaiting_confirmation",
     "change_own_password",
     "current_account",
     "database_is_reachable",
+    "end_sessions",
     "finish_activation",
     "finish_phone_activation",
     "follow_confirmation_link",
@@ -74,6 +88,7 @@ __all__ = [
     "phone_activation_page",
     "purge_stale",
     "record_csrf_refusal",
+    "record_lock_notice",
     "remember_language",
     "request_email_change",
     "request_password_reset",

@@ -26,8 +26,7 @@ from bot.services.portal.links import CONFIRM_PATH, mail_link, revoke_links
 from bot.services.portal.mail import compose_email_change_link
 from bot.services.portal.sessions import portal_account, session_account, state_refusal
 from bot.services.portal.throttling import (
-    LOGIN_PER_CLIENT,
-    LOGIN_PER_IDENTIFIER,
+    ACCOUNT_PASSWORD_CHECK,
     MAILS_PER_CLIENT,
     MAILS_PER_TARGET,
     count_event,
@@ -102,12 +101,12 @@ def _check_current_password(
     account: Account,
     current_password: str,
     *,
-    client: str,
     field_name: str,
     now: datetime,
 ) -> FormResult | None:
-    """None when `current_password` is right; else the refusal (counted like a login)."""
-    checks = [(LOGIN_PER_IDENTIFIER, account.identifier), (LOGIN_PER_CLIENT, client)]
+    """None when `current_password` is right; else the refusal, counted for this account only
+    (strangers' failed logins on the identifier never block its signed-in owner here)."""
+    checks = [(ACCOUNT_PASSWORD_CHECK, str(account.id))]
     retry_at = locked_until(session=session, checks=checks, now=now)
     if retry_at is not None:
         audit(session, "portal.password_check_failed", account=account, reason="locked")
@@ -137,10 +136,11 @@ def change_own_password(
     current_password: str,
     new_password: str,
     confirmation: str,
-    client: str,
     now: datetime | None = None,
 ) -> FormResult:
-    """« Mon compte »: the current password, then a new one twice. Other sessions end."""
+    """« Mon compte »: the current password, then a new one twice. Other sessions end, and so
+    do pending links (reset, and address change: someone who learnt the old password must
+    not keep an address change waiting to redirect the account's mail)."""
     now = aware(now)
     account = session_account(session, account_id, fingerprint, lock=True)
     if account is None:
@@ -148,7 +148,7 @@ def change_own_password(
     if (refusal := state_refusal(account, AccountState.ACTIVATED)) is not None:
         return FormResult(refusal=refusal)
     wrong = _check_current_password(
-        session, account, current_password, client=client, field_name="current_password", now=now
+        session, account, current_password, field_name="current_password", now=now
     )
     if wrong is not None:
         return wrong
@@ -165,6 +165,7 @@ def change_own_password(
         now=now,
     )
     revoke_links(session, account_id, PortalTokenPurpose.PASSWORD_RESET, now)
+    revoke_links(session, account_id, PortalTokenPurpose.EMAIL_CHANGE, now)
     return FormResult(account=portal_account(account, now))
 
 
@@ -190,7 +191,7 @@ def request_email_change(
     if (refusal := state_refusal(account, AccountState.ACTIVATED)) is not None:
         return FormResult(refusal=refusal)
     wrong = _check_current_password(
-        session, account, current_password, client=client, field_name="email_password", now=now
+        session, account, current_password, field_name="email_password", now=now
     )
     if wrong is not None:
         return wrong

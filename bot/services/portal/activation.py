@@ -16,6 +16,7 @@ from bot.services.accounts import (
     normalise_email,
 )
 from bot.services.audit import record_event
+from bot.services.portal.activation_locks import cap_activation
 from bot.services.portal.common import PORTAL_ACTOR, audit, aware, children_rows, guardian_of
 from bot.services.portal.forms import (
     FormResult,
@@ -25,7 +26,7 @@ from bot.services.portal.forms import (
     new_password_problems,
     parse_birth_date,
 )
-from bot.services.portal.links import CONFIRM_PATH, mail_link
+from bot.services.portal.links import CONFIRM_PATH, mail_link, revoke_links
 from bot.services.portal.mail import compose_activation_link
 from bot.services.portal.sessions import portal_account, session_account, state_refusal
 from bot.services.portal.throttling import (
@@ -48,6 +49,8 @@ class ActivationForm:
     email: str | None
     # The children's first names: « the birth date of one of your children (Léa, Hugo) ».
     children: tuple[str, ...]
+    # Too many wrong birth dates: the activation waits for the school.
+    awaiting_school: bool = False
 
 
 def activation_form(session: Session, *, account_id: int) -> ActivationForm:
@@ -60,6 +63,7 @@ def activation_form(session: Session, *, account_id: int) -> ActivationForm:
         identifier=account.identifier,
         email=guardian.email,
         children=tuple(pupil.first_name for pupil, _ in children_rows(session, guardian.id)),
+        awaiting_school=account.activation_locked_at is not None,
     )
 
 
@@ -72,26 +76,41 @@ def _birth_dates(session: Session, guardian_id: int) -> set[date]:
     }
 
 
+def pending_address(session: Session, account: Account, guardian: Guardian) -> str | None:
+    """Where an `activating` account's confirmation link goes: the address its latest link
+    was sent to (typed at activation, or corrected by the director), which is not on file
+    until a link is followed; the address on file when no link was ever sent."""
+    latest = session.exec(
+        select(PortalToken.email)
+        .where(
+            col(PortalToken.account_id) == account.id,
+            col(PortalToken.purpose) == PortalTokenPurpose.ACTIVATION,
+        )
+        .order_by(col(PortalToken.id).desc())
+    ).first()
+    return latest or guardian.email
+
+
 def _send_activation_link(
     session: Session,
     account: Account,
     guardian: Guardian,
     *,
+    to: str,
     portal_url: str,
     mail_from: str,
     language: str,
     now: datetime,
     actor: str | None = None,
 ) -> None:
-    """E-mail a new confirmation link to the guardian's address (older ones stop working);
+    """E-mail a new confirmation link to `to`, the pending address (older links stop working);
     `actor` is who asked when it is not the family on the portal (a director)."""
-    assert guardian.email is not None
     mail_link(
         session,
         account,
         guardian,
         purpose=PortalTokenPurpose.ACTIVATION,
-        to=guardian.email,
+        to=to,
         path=CONFIRM_PATH,
         compose=compose_activation_link,
         kind="activation_confirmation",
@@ -143,7 +162,8 @@ def _check_birth_date(
     session: Session, account: Account, guardian: Guardian, born: date, *, key: str, now: datetime
 ) -> FormResult | None:
     """None when `born` is the birth date of one of the guardian's children; else the refusal,
-    a wrong date counting towards the lockout of the account's activation."""
+    a wrong date counting towards the lockout of the account's activation, and towards the
+    overall cap after which it waits for the school."""
     assert guardian.id is not None
     known = _birth_dates(session, guardian.id)
     if born in known:
@@ -160,6 +180,8 @@ def _check_birth_date(
         locked=locked is not None,
     )
     problem = Problem.BIRTH_DATE_WRONG if known else Problem.BIRTH_DATE_UNKNOWN
+    if known and cap_activation(session, account, now=now):
+        return FormResult(problems={"birth_date": problem}, awaiting_school=True)
     return FormResult(problems={"birth_date": problem}, locked_until=locked)
 
 
@@ -228,6 +250,9 @@ def complete_activation(
     guardian = guardian_of(session, account)
     assert guardian.id is not None
     key = f"account:{account.id}"
+    if account.activation_locked_at is not None:
+        audit(session, "portal.activation_refused", account=account, reason="awaiting_school")
+        return FormResult(awaiting_school=True)
     retry_at = locked_until(session=session, checks=[(BIRTH_DATE_PER_ACCOUNT, key)], now=now)
     if retry_at is not None:
         audit(session, "portal.activation_refused", account=account, reason="locked")
@@ -267,6 +292,7 @@ def complete_activation(
         session,
         account,
         guardian,
+        to=address,
         portal_url=portal_url,
         mail_from=mail_from,
         language=language,
@@ -277,7 +303,8 @@ def complete_activation(
 
 @dataclass(frozen=True, slots=True)
 class AwaitingConfirmation:
-    """An `activating` account: where its confirmation link went, and when."""
+    """An `activating` account: where its confirmation link went (the pending address), and
+    when."""
 
     identifier: str
     email: str | None
@@ -286,7 +313,8 @@ class AwaitingConfirmation:
 
 
 def awaiting_confirmation(session: Session, *, account_id: int) -> AwaitingConfirmation:
-    """The address and time of the latest confirmation link of this account."""
+    """The address (pending, not yet on file) and time of the latest confirmation link of
+    this account."""
     account = session.get(Account, account_id)
     assert account is not None
     guardian = guardian_of(session, account)
@@ -300,7 +328,7 @@ def awaiting_confirmation(session: Session, *, account_id: int) -> AwaitingConfi
     ).first()
     return AwaitingConfirmation(
         identifier=account.identifier,
-        email=guardian.email,
+        email=(latest.email if latest is not None else None) or guardian.email,
         sent_at=aware(latest.created_at) if latest is not None else None,
         expires_at=aware(latest.expires_at) if latest is not None else None,
     )
@@ -330,13 +358,15 @@ def resend_activation_link(
     if retry_at is not None:
         audit(session, "portal.activation_link_refused", account=account, reason="rate_limited")
         return RequestResult(RequestStatus.RATE_LIMITED, retry_at=retry_at)
-    if guardian.email is None:  # cleared by hand since: nowhere to send it
+    address = pending_address(session, account, guardian)
+    if address is None:  # never sent, and cleared by hand since: nowhere to send it
         return RequestResult(RequestStatus.REFUSED, refusal=RefusalReason.INVALID_EMAIL)
     count_event(session=session, checks=[(MAILS_PER_CLIENT, client)], now=now)
     _send_activation_link(
         session,
         account,
         guardian,
+        to=address,
         portal_url=portal_url,
         mail_from=mail_from,
         language=language,
@@ -353,13 +383,17 @@ def send_confirmation_link_again(
     portal_url: str,
     mail_from: str,
     school_id: int | None = None,
+    email: str | None = None,
     language: str = "fr",
     now: datetime | None = None,
 ) -> RequestResult:
     """Send an `activating` account a new confirmation link from outside the portal: a director
     (`school_id`: their school; another school's account is refused as unknown) or the family
-    in the bot (`actor` « family:<telegram id> »). The older links stop working; within the
-    account's mail limit; refused with a reason in another state or without an address."""
+    in the bot (`actor` « family:<telegram id> »). The link goes to the pending address, or to
+    `email` when the director has just corrected it (the links to the old pending address then
+    stop working even if the mail limit holds the new one back). The older links stop working;
+    within the account's mail limit; refused with a reason in another state or without an
+    address."""
     now = aware(now)
     account = session.get(Account, account_id, with_for_update=True)
     guardian = session.get(Guardian, account.guardian_id) if account is not None else None
@@ -371,8 +405,11 @@ def send_confirmation_link_again(
         return RequestResult(RequestStatus.REFUSED, refusal=RefusalReason.DEACTIVATED)
     if (refusal := state_refusal(account, AccountState.ACTIVATING)) is not None:
         return RequestResult(RequestStatus.REFUSED, refusal=refusal)
-    if guardian.email is None:
+    address = email or pending_address(session, account, guardian)
+    if address is None:
         return RequestResult(RequestStatus.REFUSED, refusal=RefusalReason.INVALID_EMAIL)
+    if email is not None:
+        revoke_links(session, account_id, PortalTokenPurpose.ACTIVATION, now)
     retry_at = locked_until(
         session=session, checks=[(MAILS_PER_TARGET, f"account:{account_id}")], now=now
     )
@@ -390,6 +427,7 @@ def send_confirmation_link_again(
         session,
         account,
         guardian,
+        to=address,
         portal_url=portal_url,
         mail_from=mail_from,
         language=language,

@@ -17,6 +17,7 @@ from bot.services.accounts import (
     chosen_password_is_strong,
     verify_password,
 )
+from bot.services.portal.passwords_common import is_common_password
 from bot.services.portal.sessions import PortalAccount
 
 
@@ -25,6 +26,7 @@ class Problem(enum.StrEnum):
 
     REQUIRED = "required"
     PASSWORD_WEAK = "password_weak"
+    PASSWORD_COMMON = "password_common"  # one of the most common ones, however dressed up
     PASSWORD_MISMATCH = "password_mismatch"
     PASSWORD_HAS_IDENTIFIER = "password_has_identifier"
     PASSWORD_IS_PROVISIONAL = "password_is_provisional"
@@ -49,6 +51,8 @@ class FormResult:
     refusal: RefusalReason | None = None
     # On success: the account, with the fingerprint of its new password if it changed.
     account: PortalAccount | None = None
+    # Too many wrong birth dates in all: the activation waits for the school (no time to wait).
+    awaiting_school: bool = False
 
     @property
     def ok(self) -> bool:
@@ -85,7 +89,8 @@ def new_password_problems(
     confirmation_name: str = "confirm_password",
 ) -> dict[str, Problem]:
     """What is wrong with a new password and its confirmation (CNIL 2022 and docs/PRODUCT.md): at
-    least 12 characters of mixed kinds, never the identifier, never the provisional password."""
+    least 12 characters of mixed kinds, never the identifier, never the provisional password,
+    never one of the most common passwords (`passwords_common`)."""
     problems: dict[str, Problem] = {}
     stem = _identifier_stem(identifier)
     if not password:
@@ -102,6 +107,8 @@ def new_password_problems(
         problems[field_name] = Problem.PASSWORD_IS_PROVISIONAL
     elif not chosen_password_is_strong(password):
         problems[field_name] = Problem.PASSWORD_WEAK
+    elif is_common_password(password):
+        problems[field_name] = Problem.PASSWORD_COMMON
     if field_name not in problems:
         if not confirmation:
             problems[confirmation_name] = Problem.REQUIRED

@@ -31,6 +31,7 @@ from bot.services.portal.common import (
     school_name_of,
 )
 from bot.services.portal.language import family_language
+from bot.services.portal.mail import compose_email_changed_notice
 from bot.services.portal.throttling import LINKS_PER_CLIENT, count_event, locked_until, retry_time
 from models import Account, AccountState, Guardian, PortalToken, PortalTokenPurpose
 
@@ -211,15 +212,6 @@ def check_link(
     account = session.get(Account, row.account_id) if row is not None else None
     if status == LinkStatus.VALID and (account is None or account.deactivated_at is not None):
         status = LinkStatus.REVOKED
-    elif (
-        status == LinkStatus.VALID
-        and row is not None
-        and account is not None
-        and row.purpose == PortalTokenPurpose.ACTIVATION
-        and not same_address(row.email, guardian_of(session, account).email)
-    ):
-        # The address was corrected since this link was sent: it confirms nothing now.
-        status = LinkStatus.REVOKED
     if status != LinkStatus.VALID:
         count_event(session=session, checks=[(LINKS_PER_CLIENT, client)], now=now)
         audit(
@@ -257,11 +249,51 @@ def inspect_link(
     )
 
 
+def _tell_old_address(
+    session: Session,
+    account: Account,
+    guardian: Guardian,
+    previous: str,
+    *,
+    mail_from: str,
+    language: str,
+    now: datetime,
+) -> None:
+    """E-mail the address just replaced that the account's address changed (through the
+    outbox, in the caller's transaction)."""
+    message = compose_email_changed_notice(
+        to=previous,
+        addressee=addressee_of(guardian),
+        identifier=account.identifier,
+        school_name=school_name_of(session, guardian),
+        changed_at=now,
+        mail_from=mail_from,
+        language=family_language(language, guardian),
+        now=now,
+    )
+    enqueue(
+        session=session,
+        message=message,
+        kind="email_changed_notice",
+        school_id=guardian.school_id,
+        account_id=account.id,
+        batch_id=None,
+        now=now,
+    )
+
+
 def follow_confirmation_link(
-    session: Session, *, token: str, client: str, now: datetime | None = None
+    session: Session,
+    *,
+    token: str,
+    client: str,
+    mail_from: str,
+    language: str = "fr",
+    now: datetime | None = None,
 ) -> LinkView:
-    """Use an activation or address-change link: the account becomes `activated`, or the new
-    address replaces the old one. Single use."""
+    """Use an activation or address-change link: the account becomes `activated` (the address
+    the link went to goes on file), or the new address replaces the old one, which is told.
+    Single use."""
     now = aware(now)
     purposes = (PortalTokenPurpose.ACTIVATION, PortalTokenPurpose.EMAIL_CHANGE)
     status, row, account = check_link(
@@ -282,8 +314,9 @@ def follow_confirmation_link(
     session.add(row)
     if row.purpose == PortalTokenPurpose.ACTIVATION:
         try:
+            # The address the link went to is proven now: it goes on file.
             account = confirm_activation(
-                session=session, account_id=account.id, actor=PORTAL_ACTOR, now=now
+                session=session, account_id=account.id, actor=PORTAL_ACTOR, email=row.email, now=now
             )
         except TransitionRefused as refused:
             # Activated already (through an older link?) or reset to another state since.
@@ -301,6 +334,16 @@ def follow_confirmation_link(
         session.add(guardian)
         # Reset links went to the old address: they stop working with it.
         revoke_links(session, row.account_id, PortalTokenPurpose.PASSWORD_RESET, now)
+        if previous is not None and not same_address(previous, row.email):
+            _tell_old_address(
+                session,
+                account,
+                guardian,
+                previous,
+                mail_from=mail_from,
+                language=language,
+                now=now,
+            )
         audit(
             session,
             "account.email_changed",

@@ -1,5 +1,6 @@
 """The e-mails the activation portal sends: the activation confirmation link, the new-address
-confirmation link, the « mot de passe oublié » link and the « identifiant oublié » reminder.
+confirmation link, the notice to the old address once it is replaced, the « mot de passe
+oublié » link and the « identifiant oublié » reminder.
 
 Each is multipart/alternative (plain text that reads well alone + the same text as HTML), in
 French, followed by the same text in the family's language when that is another one
@@ -315,6 +316,45 @@ compose_activation_link = partial(_compose_link, _ACTIVATION_WORDS)
 compose_email_change_link = partial(_compose_link, _EMAIL_CHANGE_WORDS)
 # The « mot de passe oublié » link: choose a new password within 30 minutes.
 compose_password_reset_link = partial(_compose_link, _PASSWORD_RESET_WORDS)
+
+
+def compose_email_changed_notice(
+    *,
+    to: str,
+    addressee: str,
+    identifier: str,
+    school_name: str,
+    changed_at: datetime,
+    mail_from: str,
+    language: str = "fr",
+    tz: ZoneInfo | None = None,
+    now: datetime | None = None,
+) -> EmailMessage:
+    """To the old address, once a new one replaced it through « Mon compte »: so that a family
+    whose account was taken over learns it from the address it still reads. The new address
+    is not in it (it would tell a stranger where the account's mail now goes)."""
+
+    def content(zone: ZoneInfo) -> tuple[str, list[Paragraph]]:
+        return _("EduConnect — the e-mail address of your account was changed"), [
+            _(
+                "The e-mail address of the EduConnect account {identifier} ({school}) was "
+                "changed on {date} at {time}: the school's messages now go to the new address, "
+                "no longer to this one."
+            ).format(
+                identifier=identifier,
+                school=school_name,
+                date=format_date(changed_at, tz=zone),
+                time=format_time(changed_at, tz=zone),
+            ),
+            _(
+                "If you made this change, there is nothing to do. If you did not, tell the "
+                "school at once: it can give the account back to you."
+            ),
+        ]
+
+    return _compose(
+        content, to=to, addressee=addressee, mail_from=mail_from, language=language, tz=tz, now=now
+    )
 
 
 def compose_identifier_reminder(

@@ -135,7 +135,8 @@ def reset_password_with_link(
     now: datetime | None = None,
 ) -> tuple[LinkView, FormResult]:
     """Choose a new password through a « mot de passe oublié » link. The link is used only
-    when the password is accepted; every session of the account ends."""
+    when the password is accepted; every session of the account ends, and so does any
+    pending address change (asked, perhaps, by whoever knew the old password)."""
     now = aware(now)
     status, row, account = check_link(
         session,
@@ -174,6 +175,7 @@ def reset_password_with_link(
     row.used_at = now
     session.add(row)
     revoke_links(session, account.id, PortalTokenPurpose.PASSWORD_RESET, now)
+    revoke_links(session, account.id, PortalTokenPurpose.EMAIL_CHANGE, now)
     # The lockout of the identifier ends: its owner just proved who they are.
     clear_throttle(session=session, rule=LOGIN_PER_IDENTIFIER, value=account.identifier)
     session.flush()

@@ -1,5 +1,6 @@
-"""The account a portal session opens: checked again at every request against the fingerprint of
-its password, so changing the password ends every other session.
+"""The account a portal session opens: checked again at every request against a fingerprint of
+its password and its session version, so changing the password, resetting it or logging out
+(which bumps the version) ends every session opened before — even a copy of the cookie.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from bot.db import lock_for_writing
 from bot.services.accounts import RefusalReason
-from bot.services.portal.common import aware
+from bot.services.portal.common import audit, aware
 from models import Account, AccountState
 
 
@@ -28,10 +29,12 @@ class PortalAccount:
     provisional_expired: bool = False
 
 
-def password_fingerprint(password_hash: str | None) -> str:
-    """A short digest of the stored hash, kept in the session cookie: once the password
-    changes (chosen, reset, changed), every session opened with the old one ends."""
-    return hashlib.sha256(f"session:{password_hash or ''}".encode()).hexdigest()[:32]
+def session_fingerprint(account: Account) -> str:
+    """A short digest of the stored hash and the session version, kept in the session cookie
+    at login and compared at every request: once the password changes (chosen, reset,
+    changed) or the version is bumped (logout), every session opened before ends."""
+    material = f"session:{account.session_version}:{account.password_hash or ''}"
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
 def portal_account(account: Account, now: datetime) -> PortalAccount:
@@ -42,7 +45,7 @@ def portal_account(account: Account, now: datetime) -> PortalAccount:
         account_id=account.id,
         identifier=account.identifier,
         state=AccountState(account.state),
-        fingerprint=password_fingerprint(account.password_hash),
+        fingerprint=session_fingerprint(account),
         provisional_expired=(
             account.password_hash is not None and expires is not None and now > aware(expires)
         ),
@@ -60,9 +63,22 @@ def session_account(
     account = session.exec(statement).first()
     if account is None or account.deactivated_at is not None:
         return None
-    if not secrets.compare_digest(password_fingerprint(account.password_hash), fingerprint):
+    if not secrets.compare_digest(session_fingerprint(account), fingerprint):
         return None
     return account
+
+
+def end_sessions(session: Session, *, account_id: int, fingerprint: str) -> None:
+    """Logging out: the account's session version moves on, so this session and every other
+    one opened before (another device, a copied cookie) open nothing any more. A session that
+    no longer opens the account changes nothing."""
+    account = session_account(session, account_id, fingerprint, lock=True)
+    if account is None:
+        return
+    account.session_version += 1
+    session.add(account)
+    audit(session, "portal.logged_out", account=account)
+    session.flush()
 
 
 def current_account(

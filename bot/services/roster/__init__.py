@@ -74,6 +74,8 @@ from bot.services.roster.status import (
     status_report,
 )
 from bot.services.roster.uploads import (
+    UPLOAD_LIFETIME,
+    discard_stale_uploads,
     discard_uploads,
     identify_roster_file,
     import_uploads,
@@ -85,6 +87,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "SCHOOL_SCOPE",
     "STATE_LIGHTS",
+    "UPLOAD_LIFETIME",
     "ClassInfo",
     "Counts",
     "EmailCorrection",
@@ -109,6 +112,7 @@ __all__ = [
     "UnknownClassError",
     "category_name",
     "correct_guardian_email",
+    "discard_stale_uploads",
     "discard_uploads",
     "enrolled_links",
     "export_accounts",

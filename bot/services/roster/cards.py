@@ -218,6 +218,7 @@ def correct_guardian_email(
             school_id=school_id,
             account_id=account.id,
             actor=actor,
+            email=address,
             portal_url=portal_url,
             mail_from=mail_from,
             language=language,

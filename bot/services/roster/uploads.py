@@ -4,9 +4,11 @@ and the confirmation, then imported."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel import Session
@@ -21,6 +23,10 @@ from bot.services.roster.onde.report import ImportReport
 # that a restart in the middle loses nothing; the chat state keeps only their paths and names.
 
 UPLOADS_FOLDER = "uploads"
+# How long a file waits for the rest of its import: the chat conversation ends after this
+# (deleting its files), and a start deletes any older file left by a conversation whose
+# timeout a restart lost.
+UPLOAD_LIFETIME = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,18 @@ def discard_uploads(paths: Iterable[str], *, data_dir: Path) -> None:
         path = Path(raw).resolve()
         if path.is_relative_to(root) and path.is_file():
             path.unlink(missing_ok=True)
+
+
+def discard_stale_uploads(*, data_dir: Path, lifetime: timedelta = UPLOAD_LIFETIME) -> int:
+    """Delete the uploaded files older than `lifetime` (abandoned imports); how many."""
+    folder = data_dir / UPLOADS_FOLDER
+    if not folder.is_dir():
+        return 0
+    oldest = time.time() - lifetime.total_seconds()
+    stale = [path for path in folder.rglob("*.csv") if path.stat().st_mtime < oldest]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def import_uploads(

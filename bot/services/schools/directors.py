@@ -1,17 +1,25 @@
 """Directors as the bot sees them: who directs what, redeeming an invitation into a plain
-summary of the school, and whether a school has a roster yet. No Telegram here.
+summary of the school, whether a school has a roster yet, and the operator listing and
+removing a school's directors. No Telegram here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlmodel import Session, col
 
 from bot.i18n import _
-from bot.services.schools.registry import UnknownSchoolError, redeem_invitation, schools_of_director
+from bot.services.audit import record_event
+from bot.services.schools.registry import (
+    UnknownSchoolError,
+    get_school_by_uai,
+    redeem_invitation,
+    schools_of_director,
+)
 from models import Director, Pupil, School
 
 
@@ -22,6 +30,15 @@ class DirectedSchool:
     id: int
     uai: str
     name: str
+
+
+@dataclass(frozen=True)
+class DirectorEntry:
+    """A director of a school as the operator lists them: who, and since when."""
+
+    telegram_user_id: int
+    display_name: str | None
+    since: datetime
 
 
 def _directed(school: School) -> DirectedSchool:
@@ -76,3 +93,47 @@ def enrolled_pupil_count(session: Session, *, school_id: int) -> int:
         .where(col(Pupil.school_id) == school_id, col(Pupil.archived_at).is_(None))
     ).scalar_one()
     return int(count)
+
+
+def list_directors(session: Session, *, uai: str) -> list[DirectorEntry]:
+    """The directors of the school `uai`, oldest first (InvalidUAIError / UnknownSchoolError
+    for a bad UAI)."""
+    school = get_school_by_uai(session, uai)
+    rows = session.execute(
+        select(Director)
+        .where(col(Director.school_id) == school.id)
+        .order_by(col(Director.created_at), col(Director.telegram_user_id))
+    ).scalars()
+    return [
+        DirectorEntry(
+            telegram_user_id=director.telegram_user_id,
+            display_name=director.display_name,
+            since=director.created_at,
+        )
+        for director in rows
+    ]
+
+
+def remove_director(session: Session, *, uai: str, telegram_user_id: int, actor: str) -> bool:
+    """Take the school `uai` away from this director (their other schools stay theirs); False
+    if they did not direct it. Access is checked on every update, so their next one is
+    refused."""
+    school = get_school_by_uai(session, uai)
+    removed = cast(
+        CursorResult[Any],
+        session.execute(
+            delete(Director).where(
+                col(Director.school_id) == school.id,
+                col(Director.telegram_user_id) == telegram_user_id,
+            )
+        ),
+    ).rowcount
+    if removed:
+        record_event(
+            session,
+            actor=actor,
+            action="director.removed",
+            school_id=school.id,
+            telegram_user_id=telegram_user_id,
+        )
+    return bool(removed)

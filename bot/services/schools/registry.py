@@ -1,5 +1,6 @@
 """Schools and their directors: registering a school, single-use expiring director
-invitations (stored hashed), and redeeming them from Telegram with `/start <code>`.
+invitations (stored hashed), redeeming them from Telegram with `/start <code>`, and the
+operator listing and revoking the pending ones.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -59,6 +61,23 @@ class InvitationAlreadyUsedError(InvitationError):
 
 class InvitationExpiredError(InvitationError):
     """The invitation's validity is over."""
+
+
+class InvitationRevokedError(InvitationExpiredError):
+    """The operator revoked the invitation before it was used: refused like an expired one,
+    with its own message."""
+
+
+@dataclass(frozen=True)
+class PendingInvitation:
+    """A director invitation that still works, as the operator lists it (never its code: only
+    its hash is stored)."""
+
+    id: int
+    uai: str
+    school_name: str
+    created_at: datetime
+    expires_at: datetime
 
 
 def normalize_uai(uai: str) -> str:
@@ -181,7 +200,7 @@ def redeem_invitation(
 ) -> Director:
     """Make the Telegram user a director of the invitation's school; the code then stops
     working. Raises UnknownInvitationError, InvitationAlreadyUsedError or
-    InvitationExpiredError."""
+    InvitationExpiredError (InvitationRevokedError for one the operator revoked)."""
     moment = now or utcnow()
     candidate = code.strip()
     invitation = None
@@ -193,15 +212,22 @@ def redeem_invitation(
         raise UnknownInvitationError(_("This invitation code is unknown."))
     if invitation.used_at is not None:
         raise InvitationAlreadyUsedError(_("This invitation code has already been used."))
+    if invitation.revoked_at is not None:
+        raise InvitationRevokedError(_("This invitation code has been revoked."))
     if moment >= invitation.expires_at:
         raise InvitationExpiredError(_("This invitation code has expired."))
 
-    # Claim the invitation in one statement, so two simultaneous redemptions cannot both win.
+    # Claim the invitation in one statement, so two simultaneous redemptions cannot both win
+    # and a revocation at the same moment wins over the redemption.
     claimed = cast(
         CursorResult[Any],
         session.execute(
             update(Invitation)
-            .where(col(Invitation.id) == invitation.id, col(Invitation.used_at).is_(None))
+            .where(
+                col(Invitation.id) == invitation.id,
+                col(Invitation.used_at).is_(None),
+                col(Invitation.revoked_at).is_(None),
+            )
             .values(used_at=moment, used_by_telegram_id=telegram_user_id)
         ),
     )
@@ -252,3 +278,71 @@ def schools_of_director(session: Session, telegram_user_id: int) -> list[School]
             .order_by(col(School.name), col(School.uai))
         ).scalars()
     )
+
+
+def list_invitations(
+    session: Session, *, uai: str | None = None, now: datetime | None = None
+) -> list[PendingInvitation]:
+    """The director invitations that still work (unused, unexpired, unrevoked), of one school
+    or of every school, by school then creation; InvalidUAIError / UnknownSchoolError for a
+    bad `uai`."""
+    statement = (
+        select(Invitation, School)
+        .join(School, col(School.id) == col(Invitation.school_id))
+        .where(
+            col(Invitation.used_at).is_(None),
+            col(Invitation.revoked_at).is_(None),
+            col(Invitation.expires_at) > (now or utcnow()),
+        )
+        .order_by(col(School.uai), col(Invitation.created_at), col(Invitation.id))
+    )
+    if uai is not None:
+        statement = statement.where(col(School.id) == get_school_by_uai(session, uai).id)
+    return [
+        PendingInvitation(
+            id=cast(int, invitation.id),
+            uai=school.uai,
+            school_name=school.name,
+            created_at=invitation.created_at,
+            expires_at=invitation.expires_at,
+        )
+        for invitation, school in session.execute(statement).all()
+    ]
+
+
+def revoke_invitation(
+    session: Session, *, invitation_id: int, actor: str, now: datetime | None = None
+) -> bool:
+    """Make an unused director invitation stop working; False if it was used or revoked
+    already (nothing changes), UnknownInvitationError if no invitation has this id."""
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None:
+        raise UnknownInvitationError(
+            _("No invitation has the id {id} (« invitation list » shows them).").format(
+                id=invitation_id
+            )
+        )
+    moment = now or utcnow()
+    # One statement, so a redemption at the same moment and this revocation cannot both win.
+    revoked = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Invitation)
+            .where(
+                col(Invitation.id) == invitation_id,
+                col(Invitation.used_at).is_(None),
+                col(Invitation.revoked_at).is_(None),
+            )
+            .values(revoked_at=moment)
+        ),
+    )
+    if revoked.rowcount != 1:
+        return False
+    record_event(
+        session,
+        actor=actor,
+        action="invitation.revoked",
+        school_id=invitation.school_id,
+        invitation_id=invitation_id,
+    )
+    return True

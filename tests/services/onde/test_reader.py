@@ -361,9 +361,9 @@ def test_a_binary_file_is_refused(data: bytes) -> None:
     assert "binaire" in refused(data)
 
 
-def test_a_file_over_20_mb_is_refused_before_reading() -> None:
+def test_a_file_over_the_byte_limit_is_refused_before_reading() -> None:
     data = small_pupils() + b"x" * MAX_FILE_BYTES
-    assert "au-delà des 20 Mo" in refused(data)
+    assert f"au-delà des {MAX_FILE_BYTES // (1024 * 1024)} Mo" in refused(data)
 
 
 @pytest.mark.parametrize(("delimiter", "shown"), [(",", "« , »"), ("\t", "« tabulation »")])

@@ -49,7 +49,10 @@ BAD_FILES: dict[str, tuple[Callable[[], bytes], str]] = {
     "binary": (lambda: bytes(range(256)) * 64, "contenu binaire"),
     "empty": (lambda: b"", "est vide"),
     "header only": (lambda: _pupils().split(b"\r\n")[0], "que son en-tête"),
-    "over 20 MB": (lambda: _pupils() + b" " * MAX_FILE_BYTES, "au-delà des 20 Mo"),
+    "over the byte limit": (
+        lambda: _pupils() + b" " * MAX_FILE_BYTES,
+        f"au-delà des {MAX_FILE_BYTES // (1024 * 1024)} Mo",
+    ),
     "PDF renamed .csv": (lambda: b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer\n%%EOF", "document PDF"),
     "not an ONDE extraction": (lambda: b"a;b;c\r\n1;2;3\r\n", "n'est pas une extraction ONDE"),
     "every pupil rejected": (_all_rejected, "Aucune ligne du fichier"),

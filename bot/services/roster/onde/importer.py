@@ -24,7 +24,13 @@ from bot.services.roster.onde.planning import (
     plan_guardians,
     plan_pupils,
 )
-from bot.services.roster.onde.reader import GuardianExtraction, PupilExtraction, read_extraction
+from bot.services.roster.onde.reader import (
+    SCHOOL_SIZE,
+    GuardianExtraction,
+    PupilExtraction,
+    SizeLimits,
+    read_extraction,
+)
 from bot.services.roster.onde.report import ImportReport, LineIssue
 from bot.services.roster.onde.writing import (
     Plan,
@@ -47,16 +53,18 @@ def import_roster(
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
     now: datetime | None = None,
+    limits: SizeLimits | None = SCHOOL_SIZE,
 ) -> ImportReport:
     """Import one or two ONDE extractions (Élèves, Responsables, either order) into a school.
 
     Raises `RosterFileError` when a file cannot be imported at all, before anything is
-    written. With `dry_run`, returns the same report and writes nothing.
+    written; a file above `limits` is such a file (None lifts them: the benchmarks' giant
+    school). With `dry_run`, returns the same report and writes nothing.
     """
     now = now or utcnow()
     if now.utcoffset() is None:
         raise ValueError("`now` must be timezone-aware (UTC)")
-    pupils_file, guardians_file = _read_files(files, now)
+    pupils_file, guardians_file = _read_files(files, now, limits)
     # Lock the school's row for the whole import: two imports of the same school at once
     # (two directors, or the CLI and the bot) run one after the other instead of racing for
     # the same identifiers (SQLite: `lock_for_writing` takes the database's write lock; a dry
@@ -98,7 +106,7 @@ def import_roster(
 
 
 def _read_files(
-    files: Sequence[tuple[str, bytes]], now: datetime
+    files: Sequence[tuple[str, bytes]], now: datetime, limits: SizeLimits | None
 ) -> tuple[PupilExtraction | None, GuardianExtraction | None]:
     if not files:
         raise messages.file_error("no_file")
@@ -112,7 +120,7 @@ def _read_files(
     pupils: PupilExtraction | None = None
     guardians: GuardianExtraction | None = None
     for shown, (_, data) in zip(names, files, strict=True):
-        extraction = read_extraction(data, filename=shown, today=now.date())
+        extraction = read_extraction(data, filename=shown, today=now.date(), limits=limits)
         previous = pupils if isinstance(extraction, PupilExtraction) else guardians
         if previous is not None:
             raise messages.file_error(

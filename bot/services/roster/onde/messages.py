@@ -38,6 +38,18 @@ _FILE_ERRORS: dict[str, str] = {
         "The file « {filename} » is {size_mb} MB, over the {limit_mb} MB accepted: it is not "
         "the ONDE extraction of one school — nothing was imported."
     ),
+    "too_many_pupils": N_(
+        "The file « {filename} » has {lines} lines, more than the {limit} an « Élèves » "
+        "extraction of one school can have (a large primary school has about 1,000 pupils): "
+        "it is not your school's extraction. In ONDE, extract the « Élèves » list of your "
+        "school only and send that file — nothing was imported."
+    ),
+    "too_many_guardians": N_(
+        "The file « {filename} » has {lines} lines, more than the {limit} a « Responsables » "
+        "extraction of one school can have (a large primary school has about 2,000 "
+        "guardians): it is not your school's extraction. In ONDE, extract the « Responsables » "
+        "list of your school only and send that file — nothing was imported."
+    ),
     "empty": N_("The file « {filename} » is empty — nothing was imported."),
     "pdf": N_(
         "The file « {filename} » is a PDF document, not a CSV extraction: in ONDE, use "
@@ -77,6 +89,12 @@ _FILE_ERRORS: dict[str, str] = {
         "The file « {filename} » is incomplete: its last line (line {line}) is cut off, so "
         "pupils or guardians are probably missing; download the extraction from ONDE again — "
         "nothing was imported."
+    ),
+    "line_break_in_cell": N_(
+        "The file « {filename} » has a line break inside a cell: the record of line {line} "
+        "goes on to line {last_line}, which ONDE never writes. Download the extraction from "
+        "ONDE again, or remove the line break from that cell (in ONDE, or in the file with a "
+        "text editor) — nothing was imported."
     ),
     "no_rows": N_(
         "The file « {filename} » contains only its header, no data lines — nothing was imported."

@@ -63,8 +63,10 @@ _GUARDIAN_SOURCES: dict[str, str | None] = {
     "phone_mobile": "phone_mobile",
     "mobile_e164": "phone_mobile",  # computed by the reader, kept with the number it comes from
 }
-# Accounts whose e-mail address the family chose on the activation portal: a re-import keeps it.
-_FAMILY_EMAIL_STATES = frozenset({AccountState.ACTIVATING.value, AccountState.ACTIVATED.value})
+# Accounts whose e-mail address the family confirmed on the activation portal (by following the
+# link sent there): a re-import keeps it. An `activating` account's typed address is only
+# pending on its link, so ONDE's stays on file until it is confirmed.
+_FAMILY_EMAIL_STATES = frozenset({AccountState.ACTIVATED.value})
 _CLASS_COLUMNS = ("id", "label", "label_key", "onde_id", "levels", "archived_at")
 
 
@@ -506,8 +508,8 @@ def _plan_guardian_rows(
         )
         account = registry.accounts.get(guardian_id)
         if account is not None and account["state"] in _FAMILY_EMAIL_STATES:
-            # The family gave this address on the portal (and confirmed it, or is about to):
-            # it wins over ONDE's, which the school may not have updated (docs/PRODUCT.md).
+            # The family confirmed this address on the portal: it wins over ONDE's, which the
+            # school may not have updated (docs/PRODUCT.md).
             new["email"] = old["email"]
         linked = registry.links.get(guardian_id, set())
         added, removed = children - linked, linked - children

@@ -9,10 +9,12 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import ClassVar
 
+from bot.i18n import format_number
 from bot.services.roster.classes import class_label_key, levels_in_label, normalise_level
 from bot.services.roster.onde import messages
 from bot.services.roster.onde.headers import COLUMN_TITLES, GuardianLayout, PupilLayout, recognise
@@ -29,13 +31,33 @@ from bot.services.roster.onde.normalise import (
 )
 from bot.services.roster.onde.report import LineIssue
 
-MAX_FILE_BYTES = 20 * 1024 * 1024
+
+@dataclass(frozen=True, slots=True)
+class SizeLimits:
+    """The most one school's extraction may hold. A large French primary school has about
+    1,000 pupils and 2,000 guardians, in well under 1 MB: far above that is a district's file,
+    or a hostile one, refused before its rows are read so that it costs neither minutes nor
+    hundreds of megabytes."""
+
+    max_bytes: int
+    max_pupil_lines: int
+    max_guardian_lines: int
+
+    def max_lines(self, kind: str) -> int:
+        return self.max_pupil_lines if kind == "pupils" else self.max_guardian_lines
+
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+SCHOOL_SIZE = SizeLimits(max_bytes=MAX_FILE_BYTES, max_pupil_lines=5_000, max_guardian_lines=10_000)
 
 _DELIMITERS = (";", ",", "\t")
 # A line under the data that ONDE or a tool added: « Nombre d'élèves : 180 », « Total : 226 ».
 _FOOTER = re.compile(r"^(nombre|nb|total|effectif|extraction|edition|edite|date|fin|export|genere)")
 _EXCEL_SEPARATOR_HINT = re.compile(r"^\s*sep=(.)\s*$", re.IGNORECASE)
 _OLDEST_BIRTH_YEAR = 1900
+# A cell with line breaks spreads its record over at most this many lines; an unclosed quote
+# that no line below closes within them spoils its own line only.
+_MAX_RECORD_LINES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,14 +171,14 @@ class GuardianExtraction(_Extraction):
 # --- Bytes to lines ---------------------------------------------------------------------------
 
 
-def _decode(data: bytes, filename: str) -> tuple[str, str]:
+def _decode(data: bytes, filename: str, limits: SizeLimits | None) -> tuple[str, str]:
     """The file's text and the encoding it was read with; refuses what is not text."""
-    if len(data) > MAX_FILE_BYTES:
+    if limits is not None and len(data) > limits.max_bytes:
         raise messages.file_error(
             "too_big",
             filename=filename,
             size_mb=messages.megabytes(len(data)),
-            limit_mb=MAX_FILE_BYTES // (1024 * 1024),
+            limit_mb=limits.max_bytes // (1024 * 1024),
         )
     if not data.replace(b"\xef\xbb\xbf", b"").strip():
         raise messages.file_error("empty", filename=filename)
@@ -186,18 +208,34 @@ def _decode(data: bytes, filename: str) -> tuple[str, str]:
     return data.decode("latin-1"), "latin-1"
 
 
-def _split_lines(text: str) -> tuple[list[str], bool]:
-    """Physical lines (CRLF, LF or CR) and whether the file ends with a line break.
+def _normalise_breaks(text: str) -> tuple[str, bool]:
+    """The text with every line break (CRLF, LF or CR) as LF, and whether it ends with one.
 
     ONDE never writes a line break inside a field, so a line is a record: an unclosed quote
-    spoils one line, not the rest of the file.
+    spoils one line, not the rest of the file (and a cell with a line break refuses the file).
     """
     text = text.rstrip("\x1a")  # DOS end-of-file marker
     ends_with_break = text.endswith(("\n", "\r"))
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n"), ends_with_break
+
+
+def _split_lines(text: str, ends_with_break: bool) -> list[str]:
+    """The physical lines of a normalised text."""
+    lines = text.split("\n")
     if ends_with_break:
         lines.pop()
-    return lines, ends_with_break
+    return lines
+
+
+def _iter_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(index, line) of a normalised text, one at a time: finds the header of a file without
+    splitting all of it."""
+    start, index = 0, 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        yield index, text[start:end]
+        start, index = end + 1, index + 1
 
 
 def _fields(line: str, delimiter: str) -> list[str]:
@@ -257,32 +295,66 @@ def _check_columns(layout: PupilLayout | GuardianLayout, filename: str) -> None:
 
 
 def read_extraction(
-    data: bytes, *, filename: str, today: date | None = None
+    data: bytes,
+    *,
+    filename: str,
+    today: date | None = None,
+    limits: SizeLimits | None = SCHOOL_SIZE,
 ) -> PupilExtraction | GuardianExtraction:
     """Read an ONDE extraction, recognised by its header, into validated rows.
 
     Raises `RosterFileError` (one sentence naming the file) when the file cannot be imported
-    at all; line-level problems are in the extraction's `issues`.
+    at all; line-level problems are in the extraction's `issues`. A file above `limits` (None:
+    no limit, for benchmarks) is refused once its header is read, before its rows are.
     """
-    text, encoding = _decode(data, filename)
-    lines, ends_with_break = _split_lines(text)
-    header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if header_index is None:
-        raise messages.file_error("empty", filename=filename)
-    # Spreadsheets may write « sep=; » above the header.
-    if _EXCEL_SEPARATOR_HINT.match(lines[header_index]):
-        header_index = next(
-            (i for i in range(header_index + 1, len(lines)) if lines[i].strip()), None
-        )
-        if header_index is None:
-            raise messages.file_error("empty", filename=filename)
-    layout, delimiter = _read_header(lines[header_index], filename)
+    text, encoding = _decode(data, filename, limits)
+    text, ends_with_break = _normalise_breaks(text)
+    header_index, header = _find_header(text, filename)
+    layout, delimiter = _read_header(header, filename)
     _check_columns(layout, filename)
-    parsed = _data_lines(lines, header_index, delimiter, ends_with_break, filename)
+    if limits is not None:
+        _check_line_count(text, ends_with_break, header_index, layout, limits, filename)
+    lines = _split_lines(text, ends_with_break)
+    parsed = _data_lines(
+        lines, header_index, delimiter, ends_with_break, _required_width(layout), filename
+    )
     today = today or date.today()
     if isinstance(layout, PupilLayout):
         return _read_pupils(parsed, layout, filename, encoding, today)
     return _read_guardians(parsed, layout, filename, encoding)
+
+
+def _find_header(text: str, filename: str) -> tuple[int, str]:
+    """The index and text of the header: the first line that is not blank, or the one after
+    the « sep=; » a spreadsheet may write above it."""
+    lines = ((index, line) for index, line in _iter_lines(text) if line.strip())
+    found = next(lines, None)
+    if found is not None and _EXCEL_SEPARATOR_HINT.match(found[1]):
+        found = next(lines, None)
+    if found is None:
+        raise messages.file_error("empty", filename=filename)
+    return found
+
+
+def _check_line_count(
+    text: str,
+    ends_with_break: bool,
+    header_index: int,
+    layout: PupilLayout | GuardianLayout,
+    limits: SizeLimits,
+    filename: str,
+) -> None:
+    """Refuse a file with more lines under its header than one school's extraction can have,
+    counted on the text (no line is split into fields yet)."""
+    kind = "pupils" if isinstance(layout, PupilLayout) else "guardians"
+    lines = text.count("\n") + (0 if ends_with_break else 1) - header_index - 1
+    if lines > limits.max_lines(kind):
+        raise messages.file_error(
+            f"too_many_{kind}",
+            filename=filename,
+            lines=format_number(lines),
+            limit=format_number(limits.max_lines(kind)),
+        )
 
 
 @dataclass
@@ -295,7 +367,12 @@ class _ParsedLines:
 
 
 def _data_lines(
-    lines: list[str], header_index: int, delimiter: str, ends_with_break: bool, filename: str
+    lines: list[str],
+    header_index: int,
+    delimiter: str,
+    ends_with_break: bool,
+    min_fields: int,
+    filename: str,
 ) -> _ParsedLines:
     # Footer lines are ignored only at the end of the file, under the last real row.
     end = len(lines)
@@ -318,6 +395,12 @@ def _data_lines(
             if is_cut:
                 # The file stops inside a quoted field: rows are missing, not just this one.
                 raise messages.file_error("truncated", filename=filename, line=number) from None
+            last = _record_end(lines, index, end, delimiter, min_fields)
+            if last is not None:
+                # Read line by line, the end of the record would make a row of its own.
+                raise messages.file_error(
+                    "line_break_in_cell", filename=filename, line=number, last_line=last + 1
+                ) from None
             issues.append(messages.rejected("malformed_line", filename=filename, line=number))
             continue
         if _is_blank(fields):
@@ -327,6 +410,31 @@ def _data_lines(
     if count == 0:
         raise messages.file_error("no_rows", filename=filename)
     return _ParsedLines(rows, issues, count)
+
+
+def _record_end(
+    lines: list[str], index: int, end: int, delimiter: str, min_fields: int
+) -> int | None:
+    """The index of the last line of a record that starts on `lines[index]` and goes on below
+    it because a quoted cell holds a line break; None when the lines below do not close it
+    into a whole record (an unclosed quote, spoiling its own line only)."""
+    record = lines[index]
+    for last in range(index + 1, min(end, index + _MAX_RECORD_LINES)):
+        record += "\n" + lines[last]
+        try:
+            fields = _fields(record, delimiter)
+        except csv.Error:
+            continue
+        return last if len(fields) >= min_fields else None
+    return None
+
+
+def _required_width(layout: PupilLayout | GuardianLayout) -> int:
+    """How many fields a row needs to reach the columns that name who it describes."""
+    needed = ["last_name", "usage_name", "first_name"]
+    if isinstance(layout, PupilLayout):
+        needed += ["birth_date", "class_label"]
+    return 1 + max(layout.columns[name] for name in needed if name in layout.columns)
 
 
 def _cell(fields: list[str], index: int | None) -> str | None:
@@ -379,11 +487,7 @@ def _read_pupils(
         issues=list(parsed.issues),
     )
     log = _IssueLog(filename, extraction.issues)
-    required_width = 1 + max(
-        columns[name]
-        for name in ("last_name", "usage_name", "first_name", "birth_date", "class_label")
-        if name in columns
-    )
+    required_width = _required_width(layout)
     # Some tools drop trailing empty cells on every row: a cut last row is one shorter than
     # the usual row, not than the header.
     widths = Counter(len(fields) for _, fields, is_cut in parsed.rows if not is_cut)
@@ -508,9 +612,7 @@ def _read_guardians(
         issues=list(parsed.issues),
     )
     log = _IssueLog(filename, extraction.issues)
-    name_width = 1 + max(
-        columns[name] for name in ("last_name", "usage_name", "first_name") if name in columns
-    )
+    name_width = _required_width(layout)
     first_group = layout.group_starts[0]
 
     for line, fields, is_cut in parsed.rows:
@@ -617,11 +719,13 @@ def _email(raw_email: str | None, line: int, log: _IssueLog) -> str | None:
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "SCHOOL_SIZE",
     "ChildRef",
     "GuardianExtraction",
     "GuardianRow",
     "PupilExtraction",
     "PupilRow",
     "RejectedPupil",
+    "SizeLimits",
     "read_extraction",
 ]
