@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,16 +36,46 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty SQLite file, made once: each test gets a copy (migrating takes 100 ms
+    a database, copying a fraction of one)."""
+    path = tmp_path_factory.mktemp("template") / "educonnect.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_schema(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    """A migrated, empty PostgreSQL database per test worker, which each test's database
+    copies."""
+    name = f"template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    engine = make_engine(postgres_server.create_database(name))
+    upgrade_schema(engine)
+    engine.dispose()
+    return name
+
+
+def _sqlite_copy(template: Path, tmp_path: Path) -> str:
+    target = tmp_path / "educonnect.db"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated, empty database: a SQLite file, or a fresh database on the test PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'educonnect.db'}"
+        url = _sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
     else:
         server: PostgresServer = request.getfixturevalue("postgres_server")
+        template: str = request.getfixturevalue("postgres_template")
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        url = server.create_database(f"test_{worker}_{next(_database_counter)}")
+        url = server.create_database(f"test_{worker}_{next(_database_counter)}", template=template)
     engine = make_engine(url)
+    # A no-op on the copy of a migrated template (and what a real start does).
     upgrade_schema(engine)
     try:
         yield engine
@@ -53,10 +84,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+def sqlite_engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
     """A migrated, empty SQLite database, for unit tests that need no PostgreSQL twin."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'educonnect.db'}")
-    upgrade_schema(engine)
+    engine = make_engine(_sqlite_copy(sqlite_template, tmp_path))
     try:
         yield engine
     finally:

@@ -101,22 +101,25 @@ class PostgresServer:
         )
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
-    def create_database(self, name: str) -> str:
-        """A fresh empty database; returns its SQLAlchemy URL."""
+    def create_database(self, name: str, *, template: str | None = None) -> str:
+        """A fresh database, empty or a copy of `template` (file by file: far quicker than
+        migrating each one); returns its SQLAlchemy URL."""
         import psycopg
 
+        copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
         with psycopg.connect(
             host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
         ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{copy}')
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
         if self.pg_ctl and self.datadir.exists():
             for _ in range(3):
                 try:
-                    self._run(self.pg_ctl, "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+                    # Immediate: the folder is deleted next, no checkpoint is worth waiting for.
+                    self._run(self.pg_ctl, "-D", str(self.datadir), "-m", "immediate", "-w", "stop")
                     break
                 except subprocess.CalledProcessError:
                     time.sleep(0.5)

@@ -1,5 +1,5 @@
-"""`educonnect-bot send` and `educonnect-bot letters`, run as the operator runs them (a separate
-process), against a local SMTP server: the same distribution as /envoyer and /pdf."""
+"""`educonnect-bot send` and `educonnect-bot letters` through the command line's entry point,
+against a local SMTP server: the same distribution as /envoyer and /pdf."""
 
 from __future__ import annotations
 

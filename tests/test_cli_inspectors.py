@@ -171,7 +171,9 @@ def test_the_console_script_invites_as_a_separate_process(
     district: Operator, database: Engine
 ) -> None:
     # Once as the operator really runs it (a few seconds: a fresh interpreter).
-    result = Cli(district.workdir).run("inspector", "invite", UAI, OTHER_UAI, "--json")
+    result = Cli(district.workdir, separate=True).run(
+        "inspector", "invite", UAI, OTHER_UAI, "--json"
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
