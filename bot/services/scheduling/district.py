@@ -11,13 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from bot.config import get_settings
-from bot.services.errors import ServiceError
 from bot.services.scheduling.moments import Schedule, latest_moment, next_moment
-from bot.services.scheduling.runs import LATE_AFTER, aware
+from bot.services.scheduling.runs import LATE_AFTER, aware, claim_once, record_sent
 from models import DistrictDigestRun, InspectorSchool
 
 # Every Monday at 08:00: the week's figures for the week's work.
@@ -110,21 +108,11 @@ def claim_district_digest(
     run = DistrictDigestRun(
         telegram_user_id=telegram_user_id, due_at=aware(due_at), claimed_at=aware(now), late=late
     )
-    try:
-        with session.begin_nested():
-            session.add(run)
-    except IntegrityError:
-        return None
-    return run.id
+    return claim_once(session, run)
 
 
 def mark_district_digest_sent(
     session: Session, *, run_id: int, snapshot: dict[str, Any], sent_at: datetime | None = None
 ) -> None:
     """Record that the claimed district digest went out, with what it said."""
-    run = session.get(DistrictDigestRun, run_id)
-    if run is None:
-        raise ServiceError(f"no district digest run {run_id}")
-    run.sent_at = aware(sent_at)
-    run.snapshot = snapshot
-    session.add(run)
+    record_sent(session, DistrictDigestRun, run_id=run_id, snapshot=snapshot, sent_at=sent_at)

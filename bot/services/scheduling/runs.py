@@ -23,7 +23,7 @@ from bot.services.scheduling.moments import (
     next_moment,
 )
 from bot.services.scheduling.settings import SCHEDULE_RESETS
-from models import AuditEvent, DigestKind, DigestRun, Director, School, utcnow
+from models import AuditEvent, DigestKind, DigestRun, Director, DistrictDigestRun, School, utcnow
 
 # A digest sent more than this after its time says so (« en retard »).
 LATE_AFTER = timedelta(minutes=10)
@@ -156,6 +156,12 @@ def claim_digest(
     run = DigestRun(
         school_id=school_id, kind=kind, due_at=aware(due_at), claimed_at=aware(now), late=late
     )
+    return claim_once(session, run)
+
+
+def claim_once(session: Session, run: DigestRun | DistrictDigestRun) -> int | None:
+    """Insert a claimed run: its id, or None when its unique key says it was claimed already
+    (by this process before a restart, or by another one)."""
     try:
         with session.begin_nested():
             session.add(run)
@@ -168,9 +174,21 @@ def mark_digest_sent(
     session: Session, *, run_id: int, snapshot: dict[str, Any], sent_at: datetime | None = None
 ) -> None:
     """Record that the claimed digest went out, with what it said (for the next one's change)."""
-    run = session.get(DigestRun, run_id)
+    record_sent(session, DigestRun, run_id=run_id, snapshot=snapshot, sent_at=sent_at)
+
+
+def record_sent(
+    session: Session,
+    table: type[DigestRun] | type[DistrictDigestRun],
+    *,
+    run_id: int,
+    snapshot: dict[str, Any],
+    sent_at: datetime | None,
+) -> None:
+    """Record that a claimed run went out, with what it said (for the next one's change)."""
+    run = session.get(table, run_id)
     if run is None:
-        raise ServiceError(f"no digest run {run_id}")
+        raise ServiceError(f"no {table.__tablename__} {run_id}")
     run.sent_at = aware(sent_at)
     run.snapshot = snapshot
     session.add(run)
