@@ -54,7 +54,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # JIT compilation pays off for queries of minutes; ours take milliseconds to a second, and
+    # compiling the digests' aggregate alone cost 0.3–0.5 s of its run (bench/RESULTS.md).
+    connect_args = {"options": "-c jit=off"} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def lock_for_writing(session: Session) -> None:
