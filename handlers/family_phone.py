@@ -34,11 +34,11 @@ from bot.services.accounts import (
 from bot.services.helpdesk import HelpTopic
 from bot.services.portal import PhoneActivationLink, issue_phone_activation_link
 from handlers.family import family_language, family_linked
-from handlers.keyboards import button_text, help_request_button
+from handlers.keyboards import button_text, help_request_button, take_buttons_off
 
 # Callback data of the « which one are you? » buttons: the guardian's id.
 _CHOICE_PREFIX = "tel:"
-_CHOICE = re.compile(rf"^{_CHOICE_PREFIX}(\d+)$")
+_CHOICE = re.compile(rf"^{_CHOICE_PREFIX}([0-9]{{1,18}})$")
 
 
 def phone_offer() -> tuple[str, ReplyKeyboardMarkup]:
@@ -186,7 +186,7 @@ async def guardian_chosen(update: Update, context: BotContext) -> None:
     result = await context.db.run(
         choose_phone_guardian, telegram_user_id=user.id, guardian_id=int(matched.group(1))
     )
-    await query.edit_message_reply_markup(reply_markup=None)
+    await take_buttons_off(query)
     await _answer(query.message, user, context, result)
 
 

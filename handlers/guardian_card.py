@@ -32,7 +32,7 @@ UNLOCK = "unlock"
 def action_pattern(*actions: str) -> re.Pattern[str]:
     """The buttons of these actions: group 1 the account id, group 2 the request id (or None)."""
     names = "|".join(re.escape(action) for action in actions)
-    return re.compile(rf"^{PREFIX}(?:{names}):(\d+)(?::(\d+))?$")
+    return re.compile(rf"^{PREFIX}(?:{names}):([0-9]{{1,18}})(?::([0-9]{{1,18}}))?$")
 
 
 def action_data(action: str, account_id: int, request_id: int | None = None) -> str:

@@ -50,9 +50,9 @@ PAGE_SIZE = 15
 # resp:s:<scope>:<email>:<states> — a scope was chosen: show the filters.
 # resp:p:<scope>:<email>:<states>:<page> — show one page of the list.
 _CHOSEN = re.compile(rf"^{PREFIX}s:(\w+):([-as]):([-a-z]+)$")
-_PAGE = re.compile(rf"^{PREFIX}p:(\w+):([-as]):([-a-z]+):(\d+)$")
+_PAGE = re.compile(rf"^{PREFIX}p:(\w+):([-as]):([-a-z]+):([0-9]{{1,6}})$")
 # resp:f:<scope>:<email>:<states>:<page> — the same page, with a button per guardian's card.
-_CARDS = re.compile(rf"^{PREFIX}f:(\w+):([-as]):([-a-z]+):(\d+)$")
+_CARDS = re.compile(rf"^{PREFIX}f:(\w+):([-as]):([-a-z]+):([0-9]{{1,6}})$")
 _CARD_BUTTONS_PER_ROW = 5
 # Beyond this a guardian's line drops their children, so a page always fits in one message.
 _CHILDREN_CHARS = 160

@@ -9,14 +9,21 @@ from __future__ import annotations
 import html
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.ext import BaseHandler, CommandHandler, ConversationHandler, MessageHandler, filters
+from telegram.ext import (
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
 
 from bot.context import BotContext
 from bot.i18n import N_, _, ngettext
 from bot.services.family import Intent, detect_intent
 from bot.services.schools import enrolled_pupil_count
 from handlers.access import SchoolRef, chosen_school, director_schools, inspector_schools_of
-from handlers.keyboards import help_path_button
+from handlers.keyboards import answer_unknown_button, help_path_button
 
 # One line per command, in menu order: what it does and how to call it.
 DIRECTOR_HELP_LINES: tuple[str, ...] = (
@@ -247,4 +254,6 @@ FALLBACK_HANDLERS: list[BaseHandler] = [
     CommandHandler("annuler", nothing_to_cancel, filters=_PRIVATE_MESSAGE),
     MessageHandler(_PRIVATE_MESSAGE & filters.COMMAND, unknown_command),
     MessageHandler(_PRIVATE_MESSAGE & ~filters.StatusUpdate.ALL, unmatched_message),
+    # Any chat: a button under a message is pressed by one person, and expects an answer.
+    CallbackQueryHandler(answer_unknown_button),
 ]

@@ -8,16 +8,16 @@ so they keep working after a restart and need no conversation state.
 
 from __future__ import annotations
 
-import contextlib
 import html
 from collections.abc import Callable, Sequence
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest
 
 from bot.context import BotContext
 from bot.i18n import _, format_number, ngettext
+from bot.services.errors import quoted_input
 from bot.services.family import Intent
 from bot.services.helpdesk import HelpTopic
 from bot.services.roster import (
@@ -150,7 +150,11 @@ async def show(
     when the text needs several."""
     texts = split_text(blocks)
     query = update.callback_query
-    if query is not None and len(texts) == 1 and not keep:
+    # Under a photo or a document (forged data: our buttons are under text) there is no text
+    # to edit: reply instead.
+    pressed = query.message if query is not None else None
+    under_text = not (isinstance(pressed, Message) and pressed.text is None)
+    if query is not None and under_text and len(texts) == 1 and not keep:
         try:
             await query.edit_message_text(texts[0], reply_markup=reply_markup)
         except BadRequest as error:
@@ -166,6 +170,20 @@ async def show(
         await message.reply_text(text, reply_markup=markup)
 
 
+async def take_buttons_off(query: CallbackQuery) -> bool:
+    """Take the buttons off the message `query` was pressed under, so that they are not pressed
+    again. False when they were off already: a second tap of the same button (or forged data
+    under a message without buttons), for which Telegram refuses an edit that changes nothing
+    and which must not act a second time."""
+    if isinstance(query.message, Message) and not query.message.reply_markup:
+        return False
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest:  # edited by a tap a moment earlier, or deleted
+        return False
+    return True
+
+
 async def answer_stale_button(update: Update, text: str) -> None:
     """Answer a button of a step that is over (`text` in an alert, so it is never missed) and
     take the buttons off its message, so that it is not pressed again."""
@@ -173,10 +191,17 @@ async def answer_stale_button(update: Update, text: str) -> None:
     if query is None:
         return
     await query.answer(text, show_alert=True)
-    if isinstance(query.message, Message) and query.message.reply_markup:
-        # Already edited by a tap a moment earlier: nothing left to take off.
-        with contextlib.suppress(BadRequest):
-            await query.edit_message_reply_markup(reply_markup=None)
+    await take_buttons_off(query)
+
+
+async def answer_unknown_button(update: Update, context: BotContext) -> None:
+    """Answer a button that no feature recognises (one of an older version of the bot, or data
+    a modified client forged), rather than leave it spinning. Usable as a PTB callback."""
+    if update.callback_query:
+        await update.callback_query.answer(
+            _("This button no longer works. Send the command again to get up-to-date buttons."),
+            show_alert=True,
+        )
 
 
 async def answer_earlier_step_button(update: Update, context: BotContext) -> None:
@@ -244,7 +269,7 @@ def unknown_class_text(error: UnknownClassError) -> str:
         "I don't know the class « {typed} ». Your classes: {classes}. Levels: {levels}. "
         "Choose one below, or type <code>ecole</code> for the whole school."
     ).format(
-        typed=html.escape(error.text),
+        typed=html.escape(quoted_input(error.text)),
         classes=html.escape(", ".join(info.label for info in error.classes)),
         levels=html.escape(", ".join(error.levels)) or "—",
     )

@@ -13,3 +13,15 @@ class ServiceError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+# How much of what a user typed an error message quotes back: enough to recognise it, and a
+# reply stays far within Telegram's 4,096 characters whatever was typed.
+QUOTED_INPUT_LENGTH = 60
+
+
+def quoted_input(text: str, limit: int = QUOTED_INPUT_LENGTH) -> str:
+    """What a user typed, as a message quotes it back: spaces collapsed, cut with « … » past
+    `limit` characters."""
+    plain = " ".join(text.split())
+    return plain if len(plain) <= limit else plain[: limit - 1].rstrip() + "…"

@@ -52,7 +52,13 @@ from handlers.distribution.texts import (
     scope_argument,
     skipped_counts,
 )
-from handlers.keyboards import answer_stale_button, scope_buttons, show, unknown_class_text
+from handlers.keyboards import (
+    answer_stale_button,
+    scope_buttons,
+    show,
+    take_buttons_off,
+    unknown_class_text,
+)
 
 # --- Scopes -------------------------------------------------------------------------------------
 
@@ -325,7 +331,7 @@ async def cancel_button(update: Update, context: BotContext, school: SchoolRef) 
     forget_pending(context)
     if query is not None:
         await query.answer()
-        await query.edit_message_reply_markup(reply_markup=None)
+        await take_buttons_off(query)
         if isinstance(query.message, Message):
             await query.message.reply_text(_("Cancelled: nothing was sent or printed."))
     return ConversationHandler.END

@@ -35,7 +35,7 @@ LETTERS_SCOPE = re.compile(rf"^{LETTERS_PREFIX}s:([ad]):(\w+)$")
 PRINT, CANCEL_PRINT = f"{LETTERS_PREFIX}go", f"{LETTERS_PREFIX}no"
 # Under a letters PDF, and in /pdf conservation: they work at any time, outside the steps.
 ZIP = f"{LETTERS_PREFIX}zip"
-RETENTION = re.compile(rf"^{LETTERS_PREFIX}ret:(\d+)$")
+RETENTION = re.compile(rf"^{LETTERS_PREFIX}ret:([0-9]{{1,6}})$")
 # pdf:pw:<passphrase> — take the passphrase drawn for the document password step.
 PASSPHRASE = re.compile(rf"^{LETTERS_PREFIX}pw:([a-z0-9-]{{12,40}})$")
 

@@ -16,11 +16,11 @@ from handlers.keyboards import button_text
 PREFIX = "hd:"
 # hd:open:<id> — show the request (and take it); hd:rep:<id> — reply with a message;
 # hd:end:<id> — close; hd:who:<id>:<guardian id> — this is the record; hd:pg:<page> — /demandes.
-OPEN = re.compile(rf"^{PREFIX}open:(\d+)$")
-REPLY = re.compile(rf"^{PREFIX}rep:(\d+)$")
-CLOSE = re.compile(rf"^{PREFIX}end:(\d+)$")
-CHOOSE = re.compile(rf"^{PREFIX}who:(\d+):(\d+)$")
-PAGE = re.compile(rf"^{PREFIX}pg:(\d+)$")
+OPEN = re.compile(rf"^{PREFIX}open:([0-9]{{1,18}})$")
+REPLY = re.compile(rf"^{PREFIX}rep:([0-9]{{1,18}})$")
+CLOSE = re.compile(rf"^{PREFIX}end:([0-9]{{1,18}})$")
+CHOOSE = re.compile(rf"^{PREFIX}who:([0-9]{{1,18}}):([0-9]{{1,18}})$")
+PAGE = re.compile(rf"^{PREFIX}pg:([0-9]{{1,6}})$")
 
 
 def request_keyboard(view: RequestView) -> InlineKeyboardMarkup | None:

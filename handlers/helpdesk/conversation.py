@@ -62,6 +62,7 @@ from handlers.helpdesk.guided import (
     lost_password,
     new_password_confirmed,
 )
+from handlers.keyboards import take_buttons_off
 
 # How long a family may leave a step unanswered before the conversation lets go.
 TIMEOUT_SECONDS = 30 * 60
@@ -90,7 +91,7 @@ async def path_chosen(update: Update, context: BotContext) -> str | int:
         path = _PATHS[Intent(matched[1])]
     except ValueError:
         return ConversationHandler.END
-    await query.edit_message_reply_markup(reply_markup=None)
+    await take_buttons_off(query)
     return await path(update, context)
 
 

@@ -27,7 +27,7 @@ from handlers.distribution.state import awaits_document_password
 from handlers.helpdesk.buttons import CHOOSE, CLOSE, OPEN, PAGE, PREFIX, REPLY, request_keyboard
 from handlers.helpdesk.followup import director_actor, record_answer
 from handlers.helpdesk.texts import request_card, status_label, topic_label
-from handlers.keyboards import button_text, pager_row, show
+from handlers.keyboards import button_text, pager_row, show, take_buttons_off
 
 PAGE_SIZE = 5
 TYPING_REPLY = "typing_reply"
@@ -150,7 +150,7 @@ async def choose_record(update: Update, context: BotContext, school: SchoolRef) 
         await _refused(update, error)
         return
     await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
+    await take_buttons_off(query)
     await _show_request(update, context, view)
 
 
@@ -166,7 +166,7 @@ async def close_request(update: Update, context: BotContext, school: SchoolRef) 
     )
     if notice is not None:
         await query.answer()
-        await query.edit_message_reply_markup(reply_markup=None)
+        await take_buttons_off(query)
 
 
 # --- Replying with a message ------------------------------------------------------------------

@@ -19,7 +19,7 @@ from handlers.keyboards import button_text
 
 ADDING_MESSAGE = "adding_message"
 # fa:<request id> — add a message to this request.
-ADD = re.compile(r"^fa:(\d+)$")
+ADD = re.compile(r"^fa:([0-9]{1,18})$")
 # user_data: the request a family is adding a message to.
 ADDING_KEY = "help_adding"
 

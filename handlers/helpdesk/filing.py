@@ -28,7 +28,7 @@ from bot.services.helpdesk import (
 from bot.services.schools import SchoolMatch, find_schools, school_by_uai
 from handlers.helpdesk.followup import notify_directors
 from handlers.helpdesk.texts import topic_label
-from handlers.keyboards import button_text
+from handlers.keyboards import button_text, take_buttons_off
 
 # Conversation states of the filing steps.
 TYPING_SCHOOL = "typing_school"
@@ -39,7 +39,7 @@ TYPING_MESSAGE = "typing_message"
 
 FILING_PREFIX = "fr:"
 # fr:school:<id> — this school; fr:skip — no message to add.
-SCHOOL_CHOSEN = re.compile(rf"^{FILING_PREFIX}school:(\d+)$")
+SCHOOL_CHOSEN = re.compile(rf"^{FILING_PREFIX}school:([0-9]{{1,18}})$")
 SKIP_MESSAGE = f"{FILING_PREFIX}skip"
 
 # user_data: the request being written; the school a poster's link preselected.
@@ -180,7 +180,7 @@ async def school_chosen(update: Update, context: BotContext) -> str | int:
     if query is None or matched is None or not draft:
         return ConversationHandler.END
     await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
+    await take_buttons_off(query)
     draft["school_id"] = int(matched[1])
     _save(context, draft)
     await _say(update, _("Your first name and last name, as the school knows them?"))
@@ -250,7 +250,7 @@ async def message_skipped(update: Update, context: BotContext) -> str | int:
     if query is None or not draft:
         return ConversationHandler.END
     await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
+    await take_buttons_off(query)
     if HelpTopic(draft["topic"]) in _MESSAGE_REQUIRED:
         return await _ask_message(update, HelpTopic(draft["topic"]))
     return await _file(update, context, draft, None)

@@ -33,6 +33,7 @@ from handlers.keyboards import (
     button_text,
     help_path_button,
     help_request_button,
+    take_buttons_off,
 )
 from models import AccountState
 
@@ -41,8 +42,8 @@ ASKING = "asking"
 # fh:pw:<account id> — send a new provisional password; fh:cl:<account id> — the confirmation
 # link again; fh:file:<topic> — ask the school; fh:active:<y|n> — the unlinked family's answer
 # to « have you activated already? ».
-NEW_PASSWORD = re.compile(rf"^{FAMILY_PREFIX}pw:(\d+)$")
-CONFIRMATION = re.compile(rf"^{FAMILY_PREFIX}cl:(\d+)$")
+NEW_PASSWORD = re.compile(rf"^{FAMILY_PREFIX}pw:([0-9]{{1,18}})$")
+CONFIRMATION = re.compile(rf"^{FAMILY_PREFIX}cl:([0-9]{{1,18}})$")
 FILE = re.compile(rf"^{FAMILY_PREFIX}file:([a-z_]+)$")
 ACTIVE = re.compile(rf"^{FAMILY_PREFIX}active:([yn])$")
 
@@ -199,7 +200,7 @@ async def activated_or_not(update: Update, context: BotContext) -> str | int:
     if query is None or matched is None:
         return ConversationHandler.END
     await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
+    await take_buttons_off(query)
     if matched[1] == "y":
         button = InlineKeyboardButton(
             button_text(_("Forgotten password")), url=_forgotten_password_url(context)
@@ -252,7 +253,8 @@ async def _pressed_account(update: Update, pattern: re.Pattern[str]) -> tuple[in
     if query is None or user is None or matched is None:
         return None
     await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
+    if not await take_buttons_off(query):
+        return None  # a second tap (or forged data): the first tap does the work
     return user.id, int(matched[1])
 
 
@@ -411,5 +413,5 @@ async def file_chosen(update: Update, context: BotContext) -> str | int:
         await query.answer()
         return ConversationHandler.END
     await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
+    await take_buttons_off(query)
     return await begin_filing(update, context, topic)

@@ -23,8 +23,9 @@ _SEPARATORS = re.compile(r"[\s.\-/()\u00a0\u202f]")
 _DIGITS = re.compile(r"\d{6,17}")
 _LONGEST_E164 = 16  # « + » and at most 15 digits
 # ONDE's usual form, « 0 » and nine digits: checked against the regions' own patterns directly,
-# ten times faster than parsing (the import reads tens of thousands of them).
-_NATIONAL = re.compile(r"0([1-9]\d{8})")
+# ten times faster than parsing (the import reads tens of thousands of them). ASCII digits only:
+# `\d` would keep a « ٠ » in the number; `phonenumbers` reads other scripts' digits.
+_NATIONAL = re.compile(r"0([1-9][0-9]{8})")
 # The kinds of number `phonenumbers.is_valid_number` accepts.
 _NUMBER_TYPES = (
     "premium_rate",

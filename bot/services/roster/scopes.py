@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from bot.i18n import _
-from bot.services.errors import ServiceError
+from bot.services.errors import ServiceError, quoted_input
 from bot.services.roster.classes import class_label_key, normalise_level, sort_levels
 from bot.services.roster.statistics import (
     SchoolStatistics,
@@ -95,7 +95,7 @@ class UnknownClassError(ServiceError):
     """A class argument that names no class or level of the school."""
 
     def __init__(self, text: str, classes: Sequence[ClassInfo], levels: Sequence[str]) -> None:
-        super().__init__(_("Unknown class: « {text} »").format(text=text))
+        super().__init__(_("Unknown class: « {text} »").format(text=quoted_input(text)))
         self.text = text
         self.classes = list(classes)
         self.levels = list(levels)
@@ -227,7 +227,8 @@ def scope_from_token(session: Session, *, school_id: int, token: str) -> Resolve
     if token == "e":
         return _resolved(session, school_id, SCHOOL_SCOPE)
     rows = active_classes(session, school_id)
-    if token.startswith("c") and token[1:].isdigit():
+    # ASCII digits only: forged data may carry « ² » or « ٣ », which `int` refuses or reads.
+    if token.startswith("c") and token[1:].isascii() and token[1:].isdigit():
         class_id = int(token[1:])
         for row in rows:
             if row.id == class_id:

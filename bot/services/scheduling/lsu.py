@@ -11,7 +11,7 @@ from datetime import date
 from babel.dates import get_month_names, parse_date
 
 from bot.i18n import _, format_date
-from bot.services.errors import ServiceError
+from bot.services.errors import ServiceError, quoted_input
 
 # Directors write French dates whatever their language; English month names are read too.
 _MONTH_LOCALES = ("fr", "en")
@@ -72,7 +72,7 @@ def _unreadable(text: str) -> LsuDateError:
         _(
             "I could not read « {text} » as a date. Write it like <code>/lsu 15/01/2027</code> "
             "or <code>/lsu 15 janvier 2027</code>."
-        ).format(text=html.escape(text.strip()))
+        ).format(text=html.escape(quoted_input(text)))
     )
 
 
@@ -110,6 +110,8 @@ def parse_lsu_date(text: str, *, today: date) -> date:
         raise _unreadable(text)
     try:
         value = _read(text, today)
-    except (ValueError, IndexError) as error:  # Babel's ParseError is a ValueError
+    # Babel's ParseError is a ValueError; a number too big for a date (« 99999999999/1/1 »)
+    # raises OverflowError.
+    except (ValueError, IndexError, OverflowError) as error:
         raise _unreadable(text) from error
     return check_lsu_date(value, today=today)

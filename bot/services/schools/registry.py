@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 from bot.i18n import _
 from bot.services.audit import record_event
-from bot.services.errors import ServiceError
+from bot.services.errors import ServiceError, quoted_input
 from models import Director, Invitation, School, utcnow
 
 # A UAI is seven digits and a letter (0751234X). The letter is a checksum in the ministry's
@@ -88,7 +88,7 @@ def normalize_uai(uai: str) -> str:
             _(
                 "« {uai} » is not a valid UAI: it must be 7 digits followed by a letter, for "
                 "example 0751234X."
-            ).format(uai=uai.strip())
+            ).format(uai=quoted_input(uai))
         )
     return candidate
 

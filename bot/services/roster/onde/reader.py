@@ -190,12 +190,17 @@ def _decode(data: bytes, filename: str, limits: SizeLimits | None) -> tuple[str,
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         # « Texte Unicode » from a spreadsheet: UTF-16 with a byte-order mark.
         try:
-            return data.decode("utf-16"), "utf-16"
+            text = data.decode("utf-16")
         except UnicodeDecodeError:
             raise messages.file_error("unreadable", filename=filename) from None
+        if "\x00" in text:
+            raise messages.file_error("binary", filename=filename)
+        return text, "utf-16"
     sample = data[:65536]
     controls = sum(1 for byte in sample if byte < 32 and byte not in (9, 10, 12, 13, 26))
-    if b"\x00" in sample or controls > len(sample) // 100:
+    # A NUL byte anywhere, not only in the sample: PostgreSQL stores no NUL character, so a
+    # row carrying one would fail the whole import once written.
+    if b"\x00" in data or controls > len(sample) // 100:
         raise messages.file_error("binary", filename=filename)
     for encoding in ("utf-8-sig", "cp1252"):
         try:
