@@ -7,6 +7,16 @@ SMTP_HOST), and records each outcome. 4xx replies and network errors are retried
 exponential backoff and jitter; 5xx replies fail at once; a message still refused after
 `DEFAULT_MAX_ATTEMPTS` tries fails for good.
 
+**The mail server down.** When no connection can be made at all (refused, timed out, « 421 »
+at the greeting, login refused), no message is to blame: the claimed messages go back to
+pending, still due, without counting the try, and the sender tries one message every
+`DEFAULT_RELAY_PROBE_INTERVAL` (15 s) until the server answers, then sends everything at once.
+An outage of any length neither fails a message nor leaves it waiting long after it ends.
+
+**The database restarting.** Outcomes that could not be written (after `RECORD_RETRY_DELAYS`)
+are kept by the sender and written first once the database answers again; their rows stay
+``sending`` under its name meanwhile, so a restart of the database costs no duplicate.
+
 **Crash safety and the duplicate bound.** A sender sends over a few reused SMTP connections
 at once and commits the outcomes in groups of `RECORD_GROUP` (8) while the next messages go
 out; before starting a message it waits until the outcomes not yet being written plus the
@@ -51,6 +61,7 @@ from bot.services.mail import (
     claim_due,
     envelope_sender,
     new_worker_id,
+    note_server_unreachable,
     record_outcomes,
     recover_stale_claims,
     register_sender,
@@ -73,6 +84,10 @@ RECORD_GROUP = 8
 MAX_UNRECORDED = 2 * RECORD_GROUP
 # Pauses between the tries to record outcomes when the database fails (a restart, a lock).
 RECORD_RETRY_DELAYS = (0.2, 0.4, 0.8, 1.6)
+# While the mail server cannot be reached: one message tried this often, and a reminder in the
+# log this often.
+DEFAULT_RELAY_PROBE_INTERVAL = 15.0
+RELAY_DOWN_REPORT_INTERVAL = 300.0
 
 
 class _Recorder:
@@ -94,6 +109,8 @@ class _Recorder:
         self._timer: asyncio.TimerHandle | None = None
         self._changed = asyncio.Event()
         self._failure: BaseException | None = None
+        self._being_written: list[Outcome] = []
+        self._not_written: list[Outcome] = []
 
     def add(self, outcome: Outcome) -> None:
         self._waiting.append(outcome)
@@ -114,6 +131,7 @@ class _Recorder:
             self._timer.cancel()
             self._timer = None
         group, self._waiting = self._waiting, []
+        self._being_written = group
         self._writing = asyncio.ensure_future(asyncio.to_thread(self._record, group))
         self._writing.add_done_callback(self._written)
 
@@ -125,12 +143,18 @@ class _Recorder:
         self._writing = None
         if not writing.cancelled() and writing.exception() is not None:
             self._failure = writing.exception()
+            self._not_written = self._being_written
+        self._being_written = []
         self._changed.set()
         self._write(force=False)
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
             raise self._failure  # a recording that failed for good stops the sender here
+
+    def unrecorded(self) -> list[Outcome]:
+        """After a write failed for good: every outcome added that is not committed."""
+        return [*self._not_written, *self._being_written, *self._waiting]
 
     async def wait_for_room(self, in_flight: Callable[[], int]) -> None:
         """Return once the outcomes waiting plus the sends in flight are fewer than a group."""
@@ -176,6 +200,7 @@ class OutboxSender:
         retry_base: float = DEFAULT_RETRY_BASE,
         retry_cap: float = DEFAULT_RETRY_CAP,
         record_group: int = RECORD_GROUP,
+        relay_probe_interval: float = DEFAULT_RELAY_PROBE_INTERVAL,
         actor: str = SENDER_ACTOR,
     ) -> None:
         self.engine = engine
@@ -189,7 +214,13 @@ class OutboxSender:
         self.retry_base = retry_base
         self.retry_cap = retry_cap
         self.record_group = record_group
+        self.relay_probe_interval = relay_probe_interval
         self.actor = actor
+        # Since when (monotonic) the mail server cannot be reached, None while it answers.
+        self._relay_down_since: float | None = None
+        self._relay_next_report = 0.0
+        # Outcomes a failed recording left behind, written first at the next drain.
+        self._unrecorded: list[Outcome] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake_event: asyncio.Event | None = None
         self._stop_event: asyncio.Event | None = None
@@ -220,6 +251,42 @@ class OutboxSender:
     def _stopping(self) -> bool:
         return self._stop_event is not None and self._stop_event.is_set()
 
+    # -- the mail server's state
+
+    @property
+    def relay_down(self) -> bool:
+        """Whether the last try found the mail server unreachable (one message is then tried
+        every `relay_probe_interval` seconds, without counting against it)."""
+        return self._relay_down_since is not None
+
+    def _relay_unreachable(self, error: ServerUnavailable) -> None:
+        now = time.monotonic()
+        if self._relay_down_since is None:
+            self._relay_down_since = now
+            self._relay_next_report = now + RELAY_DOWN_REPORT_INTERVAL
+            log.warning(
+                "outbox: the mail server cannot be reached (%s); the e-mails wait in the outbox "
+                "(their tries are not counted) and one is tried every %g s",
+                error.reason,
+                self.relay_probe_interval,
+            )
+        elif now >= self._relay_next_report:
+            self._relay_next_report = now + RELAY_DOWN_REPORT_INTERVAL
+            log.warning(
+                "outbox: the mail server still cannot be reached after %.0f s (%s); the "
+                "e-mails wait in the outbox",
+                now - self._relay_down_since,
+                error.reason,
+            )
+
+    def _relay_reachable(self) -> None:
+        if self._relay_down_since is not None:
+            log.warning(
+                "outbox: the mail server answers again after %.0f s unreachable: sending resumes",
+                time.monotonic() - self._relay_down_since,
+            )
+            self._relay_down_since = None
+
     # -- database steps, each in its own transaction
 
     def _db(self, function: Callable[..., Any], /, **kwargs: Any) -> Any:
@@ -247,6 +314,17 @@ class OutboxSender:
                 )
             return
 
+    async def _record_carried_over(self) -> None:
+        """Write the outcomes a failed recording left behind (the database was restarting).
+        Their rows stayed ``sending`` under this sender's name, so no one sent them again
+        meanwhile, unless their lease ran out (then they are reported as taken over)."""
+        if not self._unrecorded:
+            return
+        outcomes = self._unrecorded
+        await asyncio.to_thread(self._record, outcomes)
+        self._unrecorded = []
+        log.warning("outbox: %d outcome(s) recorded once the database answered", len(outcomes))
+
     async def recover(self) -> int:
         """Put back to pending what dead senders left ``sending`` (see the module docstring)."""
         recovered: int = await asyncio.to_thread(self._db, recover_stale_claims, lease=self.lease)
@@ -269,34 +347,45 @@ class OutboxSender:
         connections), record each outcome, close the connections; returns how many messages
         were accepted.
 
-        Stops early when the server cannot be reached (the messages wait for their retry) or
-        when `run_forever` is asked to stop (unsent claims go back to pending)."""
+        Stops early when the server cannot be reached (the messages stay due, their tries not
+        counted; while it stays unreachable each call tries one message only) or when
+        `run_forever` is asked to stop (unsent claims go back to pending). Outcomes an earlier
+        call could not record are written first."""
         accepted = 0
         try:
+            await self._record_carried_over()
             while not self._stopping():
+                limit = 1 if self.relay_down else self.batch_size
                 claims: list[Claim] = await asyncio.to_thread(
-                    self._db, claim_due, worker=self.worker_id, limit=self.batch_size
+                    self._db, claim_due, worker=self.worker_id, limit=limit
                 )
                 if not claims:
                     break
-                sent, reachable = await self._deliver(claims)
+                sent, unavailable = await self._deliver(claims)
                 accepted += sent
-                if not reachable:
+                if unavailable is not None:
+                    self._relay_unreachable(unavailable)
+                    await asyncio.to_thread(
+                        self._db, note_server_unreachable, reason=unavailable.reason
+                    )
                     break
+                self._relay_reachable()
         finally:
             await self.transport.close()
         return accepted
 
-    async def _deliver(self, claims: list[Claim]) -> tuple[int, bool]:
+    async def _deliver(self, claims: list[Claim]) -> tuple[int, ServerUnavailable | None]:
         """Send claimed rows, over as many connections at once as the transport allows, and
-        record every outcome; returns how many were accepted, and whether the server could
-        be reached."""
+        record every outcome; returns how many were accepted, and why the server could not be
+        reached (None if it could). The database failing (recording, renewing) stops every
+        connection before its next message; the messages in flight finish."""
         recorder = _Recorder(self._record, self.record_group)
         loop = asyncio.get_running_loop()
         untried = collections.deque(claims)
         in_flight: set[int] = set()
         accepted = 0
         unavailable: ServerUnavailable | None = None
+        broken: Exception | None = None
         renewed = loop.time()
 
         async def renew_if_due() -> None:
@@ -310,19 +399,27 @@ class OutboxSender:
 
         lanes_alive = max(1, min(self.transport.parallelism, self.record_group, len(claims)))
 
+        def going_on() -> bool:
+            return bool(untried) and unavailable is None and broken is None and not self._stopping()
+
         async def lane() -> None:
+            nonlocal broken
+            try:
+                await send_in_turn()
+            except Exception as error:  # the database: the other lanes stop too
+                broken = broken or error
+
+        async def send_in_turn() -> None:
             nonlocal accepted, unavailable, lanes_alive
-            while untried and unavailable is None and not self._stopping():
+            while going_on():
                 await recorder.wait_for_room(lambda: len(in_flight))
                 await renew_if_due()
-                if not untried or unavailable is not None or self._stopping():
+                if not going_on():
                     return
                 claim = untried.popleft()
                 in_flight.add(claim.id)
                 try:
-                    await self.transport.send(
-                        sender=self.envelope_from, recipient=claim.to_address, body=claim.body
-                    )
+                    outcome = await self._attempt(claim)
                 except ServerUnavailable as error:
                     if lanes_alive > 1:
                         # The server may limit connections per client: go on with fewer.
@@ -330,15 +427,13 @@ class OutboxSender:
                         untried.appendleft(claim)
                         lanes_alive -= 1
                         return
-                    # Nothing could be tried: this message and the rest wait for the server.
-                    log.warning("outbox: mail server unavailable: %s", error.reason)
+                    # Nothing could be tried: this message and the rest wait for the server,
+                    # their tries not counted (see the module docstring).
                     unavailable = error
-                    recorder.add(self._after_error(claim, error, utcnow()))
-                except DeliveryError as error:
-                    recorder.add(self._after_error(claim, error, utcnow()))
+                    recorder.add(Outcome(claim, Result.DEFERRED, utcnow(), reason=error.reason))
                 else:
-                    recorder.add(Outcome(claim, Result.SENT, utcnow()))
-                    accepted += 1
+                    recorder.add(outcome)
+                    accepted += outcome.result == Result.SENT
                 finally:
                     in_flight.discard(claim.id)
 
@@ -346,33 +441,58 @@ class OutboxSender:
         try:
             await asyncio.gather(*lanes)
         except BaseException:
-            # Cancelled (or a recording failed): the messages in flight may or may not have been
-            # accepted, so they stay `sending` until recovery; the untried go back to pending.
+            # Cancelled: the messages in flight may or may not have been accepted, so they stay
+            # `sending` until recovery; the untried go back to pending.
             for task in lanes:
                 task.cancel()
             await asyncio.gather(*lanes, return_exceptions=True)
-            now = utcnow()
-            for claim in untried:
-                recorder.add(Outcome(claim, Result.RELEASED, now))
             with contextlib.suppress(Exception):
-                await recorder.flush()
+                await self._settle(recorder, untried, None)
             raise
+        await self._settle(recorder, untried, unavailable)
+        if broken is not None:
+            raise broken
+        return accepted, unavailable
+
+    async def _attempt(self, claim: Claim) -> Outcome:
+        """Send one claimed message and say what became of it; `ServerUnavailable` is raised
+        instead (no message is to blame when no connection can be made)."""
+        try:
+            await self.transport.send(
+                sender=self.envelope_from, recipient=claim.to_address, body=claim.body
+            )
+        except ServerUnavailable:
+            raise
+        except DeliveryError as error:
+            return self._after_error(claim, error, utcnow())
+        return Outcome(claim, Result.SENT, utcnow())
+
+    async def _settle(
+        self,
+        recorder: _Recorder,
+        untried: collections.deque[Claim],
+        unavailable: ServerUnavailable | None,
+    ) -> None:
+        """Put back what was never tried (deferred if the server could not be reached) and
+        write every outcome; what cannot be written is kept for the next `drain_once`."""
         now = utcnow()
         for claim in untried:
             if unavailable is not None:
-                recorder.add(self._after_error(claim, unavailable, now))
-            else:  # stopping: never tried, back to pending as they were
+                recorder.add(Outcome(claim, Result.DEFERRED, now, reason=unavailable.reason))
+            else:  # stopping, or the database failing: never tried, back to pending
                 recorder.add(Outcome(claim, Result.RELEASED, now))
-        await recorder.flush()
-        return accepted, unavailable is None
+        try:
+            await recorder.flush()
+        except Exception:
+            self._unrecorded = recorder.unrecorded()
+            raise
 
-    async def _pause(self, seconds: float) -> None:
-        """Sleep `seconds`, or less if woken or asked to stop."""
+    async def _pause(self, seconds: float, *, wakeable: bool = True) -> None:
+        """Sleep `seconds`, or less if asked to stop or (`wakeable`) woken."""
         assert self._stop_event is not None and self._wake_event is not None
-        waits = [
-            asyncio.ensure_future(self._stop_event.wait()),
-            asyncio.ensure_future(self._wake_event.wait()),
-        ]
+        waits = [asyncio.ensure_future(self._stop_event.wait())]
+        if wakeable:
+            waits.append(asyncio.ensure_future(self._wake_event.wait()))
         try:
             await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -381,32 +501,38 @@ class OutboxSender:
 
     async def run_forever(self, stop_event: asyncio.Event) -> None:
         """Send as rows arrive (woken by `enqueue` in this process, polling every
-        `poll_interval` seconds for the others) until `stop_event` is set; recover dead
-        senders' claims at start and every half lease. Errors (database or server down) are
-        logged and retried with a growing pause; they never end the loop."""
+        `poll_interval` seconds for the others) until `stop_event` is set. Before each look at
+        the outbox (every poll while idle, and as soon as the outbox is drained) it recovers
+        what dead senders left ``sending``: a worker killed on this machine costs no wait for
+        its lease. While the mail server cannot be reached, one message is tried every
+        `relay_probe_interval` seconds, new rows or not. Errors (the database down) are logged
+        and retried with a growing pause; they never end the loop."""
         self._loop = asyncio.get_running_loop()
         self._wake_event = asyncio.Event()
         self._stop_event = stop_event
         register_sender(self)
         log.info("outbox sender %s started: %s", self.worker_id, self.transport.description)
-        next_recovery = 0.0
         failures = 0
         try:
             while not stop_event.is_set():
                 self._wake_event.clear()
                 pause = self.poll_interval
                 try:
-                    if self._loop.time() >= next_recovery:
-                        await self.recover()
-                        next_recovery = self._loop.time() + self.lease.total_seconds() / 2
+                    await self.recover()
                     await self.drain_once()
                     failures = 0
+                    if self.relay_down:
+                        pause = self.relay_probe_interval
                 except Exception:
                     failures += 1
                     pause = min(60.0, self.poll_interval * 2**failures)
                     log.exception("outbox sender: error, next try in %.0f s", pause)
-                await self._pause(pause)
+                # Woken by new rows, not while the server is down: they would wait all the same.
+                await self._pause(pause, wakeable=not self.relay_down)
         finally:
+            if self._unrecorded:  # the database may be back: spare these a resend
+                with contextlib.suppress(Exception):
+                    await self._record_carried_over()
             unregister_sender(self)
             await self.transport.close()
             log.info("outbox sender %s stopped", self.worker_id)

@@ -294,7 +294,7 @@ async def test_dropped_connection_mid_batch_resumes_without_duplicates(
     assert {a.state for a in accounts(engine, ids).values()} == {AccountState.NOTIFIED}
 
 
-async def test_server_down_marks_nothing_and_retries_later(engine: Engine) -> None:
+async def test_server_down_marks_nothing_and_sends_once_it_answers(engine: Engine) -> None:
     port = free_port()  # nobody listens here yet
     batch_id, ids, _ = enqueue_credentials(engine, 3)
     sender = make_sender(engine, smtp_transport(port), retry_base=3600, retry_cap=3600)
@@ -304,14 +304,15 @@ async def test_server_down_marks_nothing_and_retries_later(engine: Engine) -> No
         assert row.status == OutboxStatus.PENDING
         assert row.body is not None
         assert row.last_error is not None and row.last_error.startswith("connection:")
-        assert row.next_attempt_at > utcnow() + timedelta(minutes=20)
+        assert row.attempts == 0  # the server is to blame, not the message
+        assert row.next_attempt_at <= utcnow()  # due again as soon as the server answers
+    assert sender.relay_down
     assert {a.state for a in accounts(engine, ids).values()} == {AccountState.NOT_NOTIFIED}
-    assert await sender.drain_once() == 0  # not due yet: no hammering of a dead server
 
     with SmtpTestServer(port=port) as server:
-        make_due_now(engine)
         assert await sender.drain_once() == 3
         assert len(server.messages) == 3
+    assert not sender.relay_down
     assert {a.state for a in accounts(engine, ids).values()} == {AccountState.NOTIFIED}
     with Session(engine) as session:
         assert batch_progress(session=session, batch_id=batch_id).sent == 3

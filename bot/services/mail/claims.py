@@ -78,6 +78,9 @@ class Result(enum.StrEnum):
     RETRY = "retry"
     FAILED = "failed"
     RELEASED = "released"  # never tried (the sender is stopping): back to pending as it was
+    # The server could not be reached: back to pending, this try not counted against the
+    # message (the server is to blame, not it), the reason kept for the director's summary.
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,64 +237,113 @@ def record_outcomes(
 ) -> list[int]:
     """Record what happened to claimed rows, in the caller's transaction: sent (body erased;
     credential e-mails mark their accounts distributed by e-mail), to retry, failed (body
-    erased) or released. Only rows still claimed by `worker` change; returns the ids that were
-    not (another sender took them over after the lease: a possible duplicate)."""
+    erased), released or deferred. Only rows still claimed by `worker` change; returns the ids
+    that were not (another sender took them over after the lease: a possible duplicate).
+    Recording the same outcomes twice (the first commit's answer was lost) changes nothing."""
     mine = and_(OUTBOX.c.status == OutboxStatus.SENDING, OUTBOX.c.claimed_by == worker)
-    lost: list[int] = []
     sent = [outcome for outcome in outcomes if outcome.result == Result.SENT]
+    lost = _record_sent(session, worker, sent, mine=mine, actor=actor) if sent else []
+    back: dict[str, Any] = {
+        "status": OutboxStatus.PENDING,
+        "claimed_at": None,
+        "claimed_by": None,
+    }
     released = [outcome.claim.id for outcome in outcomes if outcome.result == Result.RELEASED]
-    if sent:
-        # One statement for the whole group: the common case, kept cheap.
-        ids = [outcome.claim.id for outcome in sent]
-        recorded = set(
-            session.execute(
-                update(OUTBOX)
-                .where(OUTBOX.c.id.in_(ids), mine)
-                .values(
-                    status=OutboxStatus.SENT,
-                    sent_at=case({o.claim.id: o.at for o in sent}, value=OUTBOX.c.id),
-                    body=None,
-                    last_error=None,
-                )
-                .returning(OUTBOX.c.id)
-            ).scalars()
-        )
-        lost += [id_ for id_ in ids if id_ not in recorded]
-        # Marked even if another sender took the row over: the e-mail did leave.
-        delivered = [
-            o.claim.account_id
-            for o in sent
-            if o.claim.kind in CREDENTIAL_KIND_VALUES and o.claim.account_id is not None
-        ]
-        if delivered:
-            _mark_delivered(session, delivered, at=max(o.at for o in sent), actor=actor)
     if released:
         session.execute(
             update(OUTBOX)
             .where(OUTBOX.c.id.in_(released), mine)
-            .values(
-                status=OutboxStatus.PENDING,
-                attempts=OUTBOX.c.attempts - 1,
-                claimed_at=None,
-                claimed_by=None,
-            )
+            .values(back | {"attempts": OUTBOX.c.attempts - 1})
+        )
+    deferred = [outcome for outcome in outcomes if outcome.result == Result.DEFERRED]
+    if deferred:
+        # One reason for the group: they all met the same unreachable server.
+        session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_([outcome.claim.id for outcome in deferred]), mine)
+            .values(back | {"attempts": OUTBOX.c.attempts - 1, "last_error": deferred[0].reason})
         )
     for outcome in outcomes:
         values: dict[str, Any]
         if outcome.result == Result.FAILED:
             values = {"status": OutboxStatus.FAILED, "body": None, "last_error": outcome.reason}
         elif outcome.result == Result.RETRY:
-            values = {
-                "status": OutboxStatus.PENDING,
+            values = back | {
                 "next_attempt_at": outcome.next_attempt_at or outcome.at,
                 "last_error": outcome.reason,
-                "claimed_at": None,
-                "claimed_by": None,
             }
         else:
             continue
         session.execute(update(OUTBOX).where(OUTBOX.c.id == outcome.claim.id, mine).values(values))
     return lost
+
+
+def _record_sent(
+    session: Session, worker: str, sent: list[Outcome], *, mine: Any, actor: str
+) -> list[int]:
+    """Mark the accepted messages sent and their accounts notified; returns the ids another
+    sender had taken over."""
+    # One statement for the whole group: the common case, kept cheap.
+    ids = [outcome.claim.id for outcome in sent]
+    recorded = set(
+        session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(ids), mine)
+            .values(
+                status=OutboxStatus.SENT,
+                sent_at=case({o.claim.id: o.at for o in sent}, value=OUTBOX.c.id),
+                body=None,
+                last_error=None,
+            )
+            .returning(OUTBOX.c.id)
+        ).scalars()
+    )
+    missed = [id_ for id_ in ids if id_ not in recorded]
+    # Recorded by this worker already: an earlier commit went through though its answer was
+    # lost (the database restarted), and these outcomes are being written again.
+    already = _already_sent_by(session, worker, missed)
+    # Marked even if another sender took the row over: the e-mail did leave.
+    delivered = [
+        o.claim.account_id
+        for o in sent
+        if o.claim.kind in CREDENTIAL_KIND_VALUES
+        and o.claim.account_id is not None
+        and o.claim.id not in already
+    ]
+    if delivered:
+        _mark_delivered(session, delivered, at=max(o.at for o in sent), actor=actor)
+    return [id_ for id_ in missed if id_ not in already]
+
+
+def note_server_unreachable(session: Session, *, reason: str, now: datetime | None = None) -> int:
+    """Give every due pending message not tried yet the reason it waits (the mail server cannot
+    be reached), as the tried ones have: a batch's progress then counts them as waiting for a
+    retry, with that reason. Returns how many rows were noted."""
+    now = now or utcnow()
+    result = session.execute(
+        update(OUTBOX)
+        .where(
+            OUTBOX.c.status == OutboxStatus.PENDING,
+            OUTBOX.c.next_attempt_at <= now,
+            OUTBOX.c.last_error.is_(None),
+        )
+        .values(last_error=reason)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _already_sent_by(session: Session, worker: str, ids: list[int]) -> set[int]:
+    if not ids:
+        return set()
+    return set(
+        session.execute(
+            select(OUTBOX.c.id).where(
+                OUTBOX.c.id.in_(ids),
+                OUTBOX.c.status == OutboxStatus.SENT,
+                OUTBOX.c.claimed_by == worker,
+            )
+        ).scalars()
+    )
 
 
 def _mark_delivered(session: Session, account_ids: list[int], *, at: datetime, actor: str) -> None:
