@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine
 from telegram import LinkPreviewOptions, Update
+from telegram.error import BadRequest
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 
 import handlers
 from bot.config import Settings
 from bot.context import BotContext, EduConnectApplication, ServiceRunner
 from bot.db import make_engine, upgrade_schema
+from bot.i18n import _
 from bot.jobs import (
     OutboxSender,
     RunningSender,
@@ -25,7 +29,14 @@ from bot.jobs import (
     start_sender,
 )
 from bot.persistence import SQLPersistence
+from bot.portal.app import serves_page
 from bot.portal.server import RunningPortal, start_portal
+from bot.portal.webhook import (
+    WebhookEndpoint,
+    WebhookReceiver,
+    WebhookSettingsError,
+    webhook_endpoint,
+)
 from bot.services.roster import discard_stale_uploads
 
 log = logging.getLogger(__name__)
@@ -91,6 +102,10 @@ _outbox_senders: WeakKeyDictionary[Any, RunningSender] = WeakKeyDictionary()
 _portals: WeakKeyDictionary[Any, RunningPortal] = WeakKeyDictionary()
 
 
+# In webhook mode, what receives the application's updates: the portal's server serves its route.
+_webhooks: WeakKeyDictionary[Any, WebhookReceiver] = WeakKeyDictionary()
+
+
 def running_portal(application: Any) -> RunningPortal | None:
     """The portal this application serves, if it started (None when PORTAL_BIND was busy)."""
     return _portals.get(application)
@@ -101,7 +116,9 @@ async def _post_init(application: Any) -> None:
     if isinstance(application, EduConnectApplication):
         sender = OutboxSender.from_settings(application.settings, application.db.engine, name="bot")
         _outbox_senders[application] = start_sender(sender)
-        portal = await start_portal(application.settings, application.db.engine)
+        portal = await start_portal(
+            application.settings, application.db.engine, webhook=_webhooks.get(application)
+        )
         if portal is not None:
             _portals[application] = portal
 
@@ -119,19 +136,97 @@ async def _post_stop(application: Any) -> None:
 
 
 def run_bot(settings: Settings) -> None:
-    """Run the real bot in polling mode until Ctrl-C or SIGTERM."""
+    """Run the real bot until Ctrl-C or SIGTERM: polling Telegram, or in webhook mode
+    (TELEGRAM_WEBHOOK_URL) receiving its updates on the portal's server."""
+    # Checked before anything starts: a wrong address is one clear line, not a half-started bot.
+    endpoint = (
+        webhook_endpoint(settings, taken=serves_page) if settings.telegram_webhook_url else None
+    )
     settings.ensure_data_dir()
     # Imports abandoned before a restart lost their conversation's timeout: their files go now.
     discard_stale_uploads(data_dir=settings.data_dir)
     engine = make_engine(settings.sqlalchemy_url)
     upgrade_schema(engine)
     application = build_application(settings, engine)
-    log.info("bot starting (polling)")
     try:
-        # run_polling installs SIGINT/SIGTERM handlers; on either it stops polling, lets the
-        # update in progress finish, writes user/chat data and conversations to the database
-        # (Application.stop → update_persistence), then returns.
-        application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+        if endpoint is None:
+            log.info("bot starting (polling)")
+            # run_polling installs SIGINT/SIGTERM handlers; on either it stops polling, lets
+            # the update in progress finish, writes user/chat data and conversations to the
+            # database (Application.stop → update_persistence), then returns.
+            application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+        else:
+            log.info("bot starting (webhook %s)", endpoint.url)
+            asyncio.run(_serve_webhook(application, endpoint))
     finally:
         engine.dispose()
     log.info("bot stopped")
+
+
+async def _serve_webhook(application: EduConnectApplication, endpoint: WebhookEndpoint) -> None:
+    """Run the application as run_polling does (getMe, post_init, start; on SIGINT or SIGTERM
+    stop, post_stop, shutdown), its updates posted by Telegram to the portal's webhook route."""
+    receiver = WebhookReceiver(
+        endpoint=endpoint, bot=application.bot, update_queue=application.update_queue
+    )
+    _webhooks[application] = receiver
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    hooks_started = False
+    try:
+        await application.initialize()  # getMe
+        # post_stop undoes what post_init started, even when the start fails half-way.
+        hooks_started = True
+        if application.post_init is not None:
+            await application.post_init(application)  # menus, outbox sender, portal + route
+        if running_portal(application) is None:
+            raise WebhookSettingsError(
+                _(
+                    "in webhook mode the Telegram updates arrive at the portal's server, which "
+                    "cannot listen on PORTAL_BIND ({bind}) (the log says why): free that "
+                    "address or change PORTAL_BIND."
+                ).format(bind=application.settings.portal_bind)
+            )
+        await application.start()
+        # Open before setWebhook: Telegram posts what it kept as soon as the webhook is set.
+        receiver.open()
+        await _set_webhook(application, endpoint)
+        log.info("webhook set: Telegram posts the updates to %s", endpoint.url)
+        await stop.wait()
+    finally:
+        # From now on the route answers 503 and Telegram keeps the updates for the next start;
+        # those already queued are handled by stop(), which then saves the conversations.
+        receiver.close()
+        # The webhook is deliberately left set: Telegram goes on queuing the updates while
+        # the bot restarts (deleting it would make them wait for a getUpdates that never
+        # comes, or be lost if the next start dropped them).
+        if application.running:
+            await application.stop()
+        if hooks_started and application.post_stop is not None:
+            await application.post_stop(application)
+        await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+async def _set_webhook(application: EduConnectApplication, endpoint: WebhookEndpoint) -> None:
+    try:
+        await application.bot.set_webhook(
+            url=endpoint.url,
+            secret_token=endpoint.secret,
+            allowed_updates=Update.ALL_TYPES,
+            # What Telegram kept while the bot was down is handled now, not dropped.
+            drop_pending_updates=False,
+        )
+    except BadRequest as error:
+        raise WebhookSettingsError(
+            _(
+                "Telegram refuses the webhook {url}: {reason}. Check TELEGRAM_WEBHOOK_URL "
+                "(a public https address whose certificate Telegram trusts)."
+            ).format(url=endpoint.url, reason=error.message)
+        ) from error

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     telegram_bot_token: str | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+    # Webhook mode (behind a reverse proxy): the public https address Telegram posts each
+    # update to, served by the portal's server at the same path. Unset: the bot polls.
+    telegram_webhook_url: str | None = None
+    # The X-Telegram-Bot-Api-Secret-Token Telegram sends with each update (1-256 characters
+    # A-Z a-z 0-9 _ -); unset, one is derived from the bot token (bot.portal.webhook).
+    telegram_webhook_secret: SecretStr | None = Field(default=None, repr=False)
 
     data_dir: Path = Path("./data")
     database_url: str | None = None
@@ -54,6 +60,9 @@ class Settings(BaseSettings):
     # networks, « * » for any): the portal throttles per client address, so behind a proxy it
     # must be the proxy's address, or every family would count as the proxy.
     forwarded_allow_ips: str = "127.0.0.1,::1"
+    # False when `educonnect-bot portal` serves the portal in processes of its own: the bot's
+    # process then serves none (its port stays free, its CPU goes to the bot).
+    portal_in_bot: bool = True
 
     timezone: str = "Europe/Paris"
 

@@ -2,12 +2,14 @@
 else the offline sandbox.
 
 Real mode: the bot polls Telegram (or the Bot API server of `TELEGRAM_BASE_URL`) with the
-database in the same process, until Ctrl-C or SIGTERM, which stop it cleanly (the last updates
-confirmed, conversations saved, exit code 0). What runs beside the bot — the digest scheduler
-(docs/PRODUCT.md), the activation portal (docs/PRODUCT.md) — is to start and stop with the Telegram
-application, from its `post_init` / `post_stop` hooks set in `bot.app.build_application`
-(`post_init` installs the command menus today): `run_polling` calls them in real mode and the
-sandbox (`bot.sandbox.run`) calls the same hooks, so both modes run the same process.
+database in the same process — or, with `TELEGRAM_WEBHOOK_URL`, Telegram posts the updates to
+the portal's server (`bot.portal.webhook`) — until Ctrl-C or SIGTERM, which stop it cleanly
+(the last updates handled, conversations saved, exit code 0). What runs beside the bot — the
+digest scheduler (docs/PRODUCT.md), the activation portal (docs/PRODUCT.md) — is to start and
+stop with the Telegram application, from its `post_init` / `post_stop` hooks set in
+`bot.app.build_application` (`post_init` installs the command menus today): `run_polling` (or
+the webhook mode's own loop, `bot.app`) calls them in real mode and the sandbox
+(`bot.sandbox.run`) calls the same hooks, so all modes run the same process.
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ def check_mail_transport(settings: Settings) -> None:
 
 
 def run_real(settings: Settings) -> int:
-    """Poll Telegram until Ctrl-C or SIGTERM; 0 after a clean stop."""
+    """Poll Telegram (or receive its webhook) until Ctrl-C or SIGTERM; 0 after a clean stop.
+    A TELEGRAM_WEBHOOK_URL that cannot work is refused before anything starts."""
     check_mail_transport(settings)
     configure_logging(settings)
     # The address without the token, which must never reach a log.

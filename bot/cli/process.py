@@ -1,10 +1,13 @@
 """Running the service: `run` (the Telegram bot, else the offline sandbox), `worker` (the
-outbox sent without the bot) and `db upgrade`, the schema they both need."""
+outbox sent without the bot), `portal` (the activation portal without the bot) and
+`db upgrade`, the schema they all need."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +20,8 @@ from bot.cli.output import print_json, stderr_console, stdout_console
 from bot.config import get_settings
 from bot.i18n import _, format_number, ngettext
 from bot.jobs import OutboxSender
+from bot.portal.security import load_session_secret
+from bot.portal.standalone import listen, serve
 from bot.runner import check_mail_transport, configure_logging
 from bot.runner import run as run_bot
 
@@ -42,6 +47,14 @@ def register(app: typer.Typer) -> None:
             "workers, on several machines, can share one PostgreSQL database."
         ),
     )(worker_command)
+    app.command(
+        "portal",
+        help=_(
+            "Serve the activation portal without the bot, until Ctrl-C: the same pages, on the "
+            "same database. Several processes, on several machines, can serve it behind a "
+            "reverse proxy; set PORTAL_IN_BOT=false so that the bot no longer serves it."
+        ),
+    )(portal_command)
     app.add_typer(db_app, name="db")
 
 
@@ -140,3 +153,69 @@ async def _run_worker(sender: OutboxSender) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await sender.run_forever(stop)
+
+
+def portal_command(
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help=_(
+                "Processes serving the portal; more than one per core adds memory, not logins "
+                "per second."
+            ),
+        ),
+    ] = 1,
+    bind: Annotated[
+        str | None,
+        typer.Option(
+            "--bind",
+            metavar="HOST:PORT",
+            help=_("Where to listen (default: PORTAL_BIND)."),
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the activation portal without the bot, until Ctrl-C."""
+    settings = get_settings()
+    # Bound first: a busy port is said before any migration runs, and by this process only.
+    sock = listen(bind or settings.portal_bind)
+    try:
+        with open_database() as engine:
+            # Made here, before the workers: N processes would otherwise race to create it.
+            load_session_secret(settings.ensure_data_dir())
+            _announce_portal(sock, workers, settings.portal_url)
+            serve(settings, sock, engine, workers=workers)
+    finally:
+        sock.close()
+    stderr_console().print(_("Portal stopped."))
+
+
+def _announce_portal(sock: socket.socket, workers: int, public_url: str) -> None:
+    """Where the portal listens, and whether it has more processes than cores."""
+    host, port = sock.getsockname()[:2]
+    host = f"[{host}]" if ":" in host else host
+    console = stderr_console()
+    console.print(
+        ngettext(
+            "Portal listening on http://{host}:{port} ({count} process); its public address is "
+            "{url}. Ctrl-C stops it.",
+            "Portal listening on http://{host}:{port} ({count} processes); its public address "
+            "is {url}. Ctrl-C stops it.",
+            workers,
+        ).format(host=host, port=port, count=format_number(workers), url=public_url),
+        soft_wrap=True,  # one line in the service's log, whatever the terminal's width
+    )
+    cores = len(os.sched_getaffinity(0))
+    if workers > cores:
+        console.print(
+            ngettext(
+                "Note: {workers} processes on {cores} core: more processes than cores add "
+                "memory, not logins per second.",
+                "Note: {workers} processes on {cores} cores: more processes than cores add "
+                "memory, not logins per second.",
+                cores,
+            ).format(workers=format_number(workers), cores=format_number(cores)),
+            soft_wrap=True,
+        )

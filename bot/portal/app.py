@@ -19,7 +19,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.config import Settings
@@ -29,6 +29,7 @@ from bot.portal import account, activation, language, links, login, phone, recov
 from bot.portal.devices import DeviceCookies
 from bot.portal.guards import CsrfRefused
 from bot.portal.pages import STATIC_DIR, Portal, make_environment, portal_of, render
+from bot.portal.webhook import WebhookReceiver, webhook_route
 from bot.services.portal import FORGOT_PASSWORD_PATH, database_is_reachable, record_csrf_refusal
 from models import utcnow
 
@@ -91,6 +92,13 @@ def _routes() -> list[BaseRoute]:
         Route(recovery.FORGOT_IDENTIFIER_PATH, recovery.send_identifiers, methods=post),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+
+
+def serves_page(path: str) -> bool:
+    """Whether one of the portal's pages answers at `path` (whatever the method): the
+    webhook's path must not be one of them."""
+    scope = {"type": "http", "path": path, "method": "POST", "root_path": ""}
+    return any(route.matches(scope)[0] is not Match.NONE for route in _routes())
 
 
 # --- Error pages ----------------------------------------------------------------------------
@@ -193,9 +201,11 @@ def create_portal(
     *,
     clock: Callable[[], datetime] | None = None,
     session_secret: str | None = None,
+    webhook: WebhookReceiver | None = None,
 ) -> Starlette:
     """The portal for `settings` on `engine`. `clock` gives the current time (tests move it);
-    the session secret defaults to the one kept in DATA_DIR."""
+    the session secret defaults to the one kept in DATA_DIR. With `webhook`, it also receives
+    the bot's Telegram updates at the webhook's path (webhook mode)."""
     https = settings.portal_url.lower().startswith("https://")
     languages = available_languages()
     portal = Portal(
@@ -231,7 +241,11 @@ def create_portal(
         HTTPException: _http_error,
         500: _server_error_handler(https),
     }
-    app = Starlette(routes=_routes(), middleware=middleware, exception_handlers=exception_handlers)
+    routes = _routes()
+    if webhook is not None:
+        routes.insert(0, webhook_route(webhook.endpoint.path))
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=exception_handlers)
     app.state.portal = portal
+    app.state.webhook = webhook
     app.state.devices = DeviceCookies(secret, https=https)
     return app

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.db import session_scope
 from bot.portal.app import create_portal
+from bot.portal.webhook import WebhookReceiver
 from bot.services.portal import purge_stale
 
 log = logging.getLogger(__name__)
@@ -106,22 +107,33 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def start_portal(settings: Settings, engine: Engine) -> RunningPortal | None:
-    """Serve the portal on PORTAL_BIND in the running loop; None (and an error in the log)
-    when the address cannot be bound, so the bot runs on without its portal."""
+async def start_portal(
+    settings: Settings, engine: Engine, *, webhook: WebhookReceiver | None = None
+) -> RunningPortal | None:
+    """Serve the portal on PORTAL_BIND in the running loop, with the route of the Telegram
+    webhook in webhook mode (`webhook`); None (and an error in the log)
+    when the address cannot be bound, so the bot runs on without its portal, and None when
+    PORTAL_IN_BOT is false (`educonnect-bot portal` serves it in processes of its own) unless
+    the webhook needs this server: the reverse proxy then sends only the webhook's path here."""
+    if not settings.portal_in_bot:
+        if webhook is None:
+            log.info("portal: PORTAL_IN_BOT is false; `educonnect-bot portal` serves it")
+            return None
+        log.info("portal: PORTAL_IN_BOT is false, but the webhook is served on PORTAL_BIND")
     host, port = parse_bind(settings.portal_bind)
     try:
         # Bound here, not by uvicorn: a busy port is an error to report, not a sys.exit.
         sock = _listening_socket(host, port)
     except OSError as error:
         log.warning(
-            "portal: cannot listen on %s (%s); the bot runs without it",
+            "portal: cannot listen on %s (%s); %s",
             settings.portal_bind,
             error.strerror or error,
+            "the webhook cannot receive updates" if webhook else "the bot runs without it",
         )
         return None
     bound_host, bound_port = sock.getsockname()[:2]
-    app = create_portal(settings, engine)
+    app = create_portal(settings, engine, webhook=webhook)
     config = uvicorn.Config(
         app,
         lifespan="off",

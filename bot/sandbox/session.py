@@ -220,6 +220,9 @@ async def open_sandbox(settings: Settings, database: Path) -> AsyncIterator[Sand
                     # sandbox never uses a real relay, even one set in .env; mail goes to
                     # the Maildir in the data folder.
                     "smtp_host": None,
+                    # One process polling the emulator, whatever .env says of a deployment.
+                    "portal_in_bot": True,
+                    "telegram_webhook_url": None,
                 }
             )
             application = build_application(bot_settings, engine)

@@ -21,6 +21,7 @@ from bot.sandbox.botapi.model import PendingCallback as _PendingCallback
 from bot.sandbox.botapi.server import BotApiServer
 from bot.sandbox.botapi.threaded import ThreadedBotApi, ThreadedUser
 from bot.sandbox.botapi.users import SandboxUser
+from bot.sandbox.botapi.webhook import WebhookDelivery
 
 __all__ = [
     "ApiCall",
@@ -38,6 +39,7 @@ __all__ = [
     "StoredFile",
     "ThreadedBotApi",
     "ThreadedUser",
+    "WebhookDelivery",
     "_PendingCallback",  # tests register button presses by hand
     "parse_formatted_text",
 ]

@@ -1,4 +1,5 @@
-"""Bot API methods about the bot itself and its chats: getMe, updates, webhook, commands, menus."""
+"""Bot API methods about the bot itself and its chats: getMe, updates, commands, menus (the
+webhook's are in `webhook`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ MAX_POLL_TIMEOUT = 50.0
 
 
 class BotMethods(EmulatorState):
-    """getMe, getUpdates, the webhook, commands, descriptions, menu buttons and chat queries."""
+    """getMe, getUpdates, commands, descriptions, menu buttons and chat queries."""
 
     async def _true(self, params: Params) -> bool:
         return True
@@ -59,32 +60,6 @@ class BotMethods(EmulatorState):
             changed = self._updates_changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
-
-    async def _set_webhook(self, params: Params) -> bool:
-        url = params.str_opt("url") or ""
-        if url and not url.startswith("https://"):
-            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-        if params.bool_opt("drop_pending_updates"):
-            self._pending.clear()
-        self.webhook_url = url
-        self._wake_pollers()
-        return True
-
-    async def _delete_webhook(self, params: Params) -> bool:
-        if params.bool_opt("drop_pending_updates"):
-            self._pending.clear()
-        self.webhook_url = ""
-        return True
-
-    async def _get_webhook_info(self, params: Params) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "url": self.webhook_url,
-            "has_custom_certificate": False,
-            "pending_update_count": len(self._pending),
-        }
-        if self._allowed_updates:
-            info["allowed_updates"] = sorted(self._allowed_updates)
-        return info
 
     def _scope_from(self, params: Params) -> tuple[str, str]:
         scope = params.json_opt("scope")

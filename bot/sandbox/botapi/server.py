@@ -23,6 +23,7 @@ from bot.sandbox.botapi.errors import ApiError, bad_request
 from bot.sandbox.botapi.message_methods import MessageMethods
 from bot.sandbox.botapi.model import ApiCall
 from bot.sandbox.botapi.params import Handler, read_params
+from bot.sandbox.botapi.webhook import WebhookMethods
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class _Fault:
     chat_id: int | None = None
 
 
-class BotApiServer(MessageMethods, BotMethods):
+class BotApiServer(MessageMethods, BotMethods, WebhookMethods):
     """The emulated Bot API server; all state lives on the event loop that runs it.
 
     A real python-telegram-bot ``Application`` runs against it unchanged::
@@ -70,6 +71,9 @@ class BotApiServer(MessageMethods, BotMethods):
             claire = server.new_user("Claire")
             await claire.send_text("/start")
             reply = await claire.next_message()
+
+    When the bot sets a webhook, the server posts the updates to it (with the secret token's
+    header) instead of answering getUpdates, which then fails with 409 as on Telegram.
 
     With the bot in another process, run the server in a thread instead:
     ``api = ThreadedBotApi().start()``, pass ``api.env()`` to the process, and drive users with
@@ -159,6 +163,7 @@ class BotApiServer(MessageMethods, BotMethods):
                 self._serve_task.result()
                 raise RuntimeError("the Bot API emulator stopped while starting")
             await asyncio.sleep(0.01)
+        self._start_delivery()
         _LOGGER.info("Bot API emulator listening on %s", self.base_url)
 
     async def stop(self) -> None:
@@ -167,6 +172,7 @@ class BotApiServer(MessageMethods, BotMethods):
             return
         self._stopping = True
         self._wake_pollers()
+        await self._stop_delivery()
         self._uvicorn.should_exit = True
         try:
             await asyncio.wait_for(asyncio.shield(self._serve_task), 5)

@@ -21,6 +21,7 @@ from bot.sandbox.botapi.model import (
 )
 from bot.sandbox.botapi.server import BotApiServer
 from bot.sandbox.botapi.users import SandboxUser
+from bot.sandbox.botapi.webhook import WebhookDelivery
 
 _T = TypeVar("_T")
 
@@ -220,6 +221,15 @@ class ThreadedBotApi:
     def pending_update_count(self) -> int:
         """Updates not yet confirmed by the bot."""
         return self.call(lambda: self.server.pending_update_count)
+
+    @property
+    def webhook_url(self) -> str:
+        """The URL the bot set with setWebhook ("" when it polls)."""
+        return self.call(lambda: self.server.webhook_url)
+
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every POST of an update to the bot's webhook, oldest first."""
+        return self.call(lambda: list(self.server.webhook_deliveries))
 
     def file(self, file_id: str) -> StoredFile:
         """A stored file by id."""
