@@ -338,7 +338,7 @@ class PhoneCheck(SQLModel, table=True):
     offered_guardian_ids: list[int] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
-    chosen_guardian_id: int | None = Field(default=None, foreign_key="guardian.id")
+    chosen_guardian_id: int | None = Field(default=None, foreign_key="guardian.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -21,7 +21,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from bot.cli import inspectors, letters, process, roster, schools, sending
+from bot.cli import inspectors, integrity, letters, maintenance, process, roster, schools, sending
 from bot.cli.options import PROG_NAME
 from bot.cli.output import fail
 from bot.config import get_settings
@@ -46,6 +46,8 @@ roster.register(app)
 sending.register(app)
 letters.register(app)
 process.register(app)
+maintenance.register(app)
+integrity.register()
 
 
 def _log_unexpected() -> Path | None:
