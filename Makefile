@@ -45,8 +45,9 @@ lock: $(STAMP)
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links --extra dev -o requirements-dev.lock pyproject.toml
 
+# `make bench ARGS=--full` for the long versions (e.g. the 5-minute district load run).
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
 
 # Translations: extract every _() / N_() / ngettext() of bot/, handlers/ and models/ into
 # locales/messages.pot (replaced only when an id changed, so an idle run leaves no diff), merge
@@ -64,7 +65,7 @@ i18n: $(STAMP)
 	if diff -q -I '^"POT-Creation-Date:' "$$tmp/messages.pot" locales/messages.pot >/dev/null 2>&1; \
 	then echo "locales/messages.pot: no new or changed message id"; \
 	else cp "$$tmp/messages.pot" locales/messages.pot && echo "locales/messages.pot: updated"; fi && \
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --ignore-obsolete && \
+	$(BIN)/pybabel update -w 100 -i locales/messages.pot -d locales -D messages --ignore-obsolete && \
 	for po in locales/*/LC_MESSAGES/messages.po; do \
 		lang=$$(basename "$$(dirname "$$(dirname "$$po")")"); \
 		$(BIN)/pybabel compile --statistics -D messages -l "$$lang" -i "$$po" \

@@ -1,4 +1,5 @@
-"""`python -m bench [import|bot|letters|mail|portal|phone|helpdesk|digests|generate] …`: all or one.
+"""`python -m bench [import|bot|letters|mail|portal|portal-processes|phone|helpdesk|digests|
+district-load|generate] …`: all or one.
 
 python -m bench [--quick] [--no-write]   # every benchmark, refreshing bench/RESULTS.md
 python -m bench import --help            # the ONDE import (issue « Foundation »)
@@ -6,9 +7,11 @@ python -m bench bot --help               # the bot under load (issue « The bot 
 python -m bench letters --help           # PDF letters (issue « Credential distribution »)
 python -m bench mail --help              # e-mails through the outbox (same issue)
 python -m bench portal --help            # logins and activations (issue « Activation portal »)
+python -m bench portal-processes --help  # logins/s with 1, 2 and 4 portal processes (issue 14)
 python -m bench phone --help             # a guardian found by phone number (issue « Families »)
 python -m bench helpdesk --help          # help requests under load (same issue)
 python -m bench digests --help           # digests of 500 schools, charts, a broadcast (issue 11)
+python -m bench district-load --help     # 500 families, 50 directors, /envoyer (issue 14)
 python -m bench generate --out DIR [--schools 80 --pupils 250 --seed 2026]
 """
 
@@ -69,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import portal_bench
 
         return portal_bench.main(args)
+    if command == "portal-processes":
+        from bench import portal_processes
+
+        return portal_processes.main(args)
     if command == "phone":
         from bench import phone_bench
 
@@ -81,18 +88,24 @@ def main(argv: list[str] | None = None) -> int:
         from bench import digest_bench
 
         return digest_bench.main(args)
+    if command == "district-load":
+        from bench import district_load
+
+        return district_load.main(args)
     if command == "generate":
         return _generate(args)
     if command == "all":
         from bench import (
             bot_load,
             digest_bench,
+            district_load,
             helpdesk_bench,
             import_bench,
             letters_bench,
             mail_bench,
             phone_bench,
             portal_bench,
+            portal_processes,
         )
 
         modules = (
@@ -101,9 +114,11 @@ def main(argv: list[str] | None = None) -> int:
             letters_bench,
             mail_bench,
             portal_bench,
+            portal_processes,
             phone_bench,
             helpdesk_bench,
             digest_bench,
+            district_load,
         )
         codes = [module.main(args) for module in modules]
         return max(codes)
