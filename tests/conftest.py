@@ -65,16 +65,27 @@ def _sqlite_copy(template: Path, tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A migrated, empty database: a SQLite file, or a fresh database on the test PostgreSQL."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database's URL: a SQLite file, then a fresh database on the test
+    PostgreSQL (dropped after the test). Every test that touches a database runs on both."""
     if request.param == "sqlite":
-        url = _sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        template: str = request.getfixturevalue("postgres_template")
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        url = server.create_database(f"test_{worker}_{next(_database_counter)}", template=template)
-    engine = make_engine(url)
+        yield _sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    template: str = request.getfixturevalue("postgres_template")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"test_{worker}_{next(_database_counter)}"
+    url = server.create_database(name, template=template)
+    try:
+        yield url
+    finally:
+        server.drop_database(name)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on `database_url` (SQLite, then PostgreSQL)."""
+    engine = make_engine(database_url)
     # A no-op on the copy of a migrated template (and what a real start does).
     upgrade_schema(engine)
     try:
@@ -94,9 +105,9 @@ def sqlite_engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def session(sqlite_engine: Engine) -> Iterator[Session]:
-    """A session on a clean SQLite database."""
-    with Session(sqlite_engine, expire_on_commit=False) as session:
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on a clean database (SQLite, then PostgreSQL)."""
+    with Session(engine, expire_on_commit=False) as session:
         yield session
 
 

@@ -87,8 +87,12 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
-    return Cli(tmp_path)
+def cli(tmp_path: Path, database_url: str) -> Cli:
+    """The command line on SQLite (its default file in DATA_DIR, which it creates), then on
+    the test's PostgreSQL database."""
+    if database_url.startswith("sqlite"):
+        return Cli(tmp_path)
+    return Cli(tmp_path, DATABASE_URL=database_url)
 
 
 def test_the_walkthrough_from_a_new_school_to_its_statistics(cli: Cli, samples_dir: Path) -> None:
@@ -98,7 +102,8 @@ def test_the_walkthrough_from_a_new_school_to_its_statistics(cli: Cli, samples_d
     assert "École ajoutée : 0751234X — École Jules Ferry (Paris)" in added
     # The data folder is private, and so is the SQLite file in it.
     assert stat.S_IMODE(cli.data_dir.stat().st_mode) == 0o700
-    assert stat.S_IMODE((cli.data_dir / "educonnect.db").stat().st_mode) == 0o600
+    if "DATABASE_URL" not in cli.env:
+        assert stat.S_IMODE((cli.data_dir / "educonnect.db").stat().st_mode) == 0o600
 
     preview = cli.ok("import", UAI, eleves, responsables, "--dry-run")
     assert "Simulation : rien n'a été modifié." in preview

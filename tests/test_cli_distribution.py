@@ -33,10 +33,12 @@ def smtp() -> Iterator[SmtpTestServer]:
 
 
 @pytest.fixture
-def school(tmp_path: Path, samples_dir: Path, smtp: SmtpTestServer) -> Cli:
-    """A CLI whose school has the sample roster, sending to the local SMTP server."""
+def school(tmp_path: Path, samples_dir: Path, smtp: SmtpTestServer, database_url: str) -> Cli:
+    """A CLI whose school has the sample roster, sending to the local SMTP server, on the
+    test's database (SQLite, then PostgreSQL)."""
     cli = Cli(
         tmp_path,
+        DATABASE_URL=database_url,
         SMTP_HOST="127.0.0.1",
         SMTP_PORT=str(smtp.port),
         SMTP_SECURITY="none",
@@ -49,8 +51,8 @@ def school(tmp_path: Path, samples_dir: Path, smtp: SmtpTestServer) -> Cli:
 
 
 @pytest.fixture
-def database(school: Cli) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{school.data_dir / 'educonnect.db'}")
+def database(school: Cli, database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
     try:
         yield engine
     finally:

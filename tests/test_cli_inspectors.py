@@ -55,11 +55,15 @@ class Operator:
 
 @pytest.fixture
 def district(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    database_url: str,
 ) -> Iterator[Operator]:
-    """A data folder with two registered schools."""
+    """A data folder with two registered schools, on the test's database (SQLite, then
+    PostgreSQL)."""
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.chdir(tmp_path)  # no .env here
     get_settings.cache_clear()
     operator = Operator(tmp_path, capsys)
@@ -72,8 +76,8 @@ def district(
 
 
 @pytest.fixture
-def database(district: Operator) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{district.workdir / 'data' / 'educonnect.db'}")
+def database(district: Operator, database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
     try:
         yield engine
     finally:
@@ -168,10 +172,10 @@ def test_an_unknown_school_is_one_clear_line_and_no_invitation(district: Operato
 
 
 def test_the_console_script_invites_as_a_separate_process(
-    district: Operator, database: Engine
+    district: Operator, database: Engine, database_url: str
 ) -> None:
     # Once as the operator really runs it (a few seconds: a fresh interpreter).
-    result = Cli(district.workdir, separate=True).run(
+    result = Cli(district.workdir, separate=True, DATABASE_URL=database_url).run(
         "inspector", "invite", UAI, OTHER_UAI, "--json"
     )
 

@@ -60,6 +60,9 @@ _FOREIGN_ENV = (
     "MAIL_TRANSPORT",
     "PORTAL_URL",
     "PORTAL_BIND",
+    "PORTAL_IN_BOT",
+    "TELEGRAM_WEBHOOK_URL",
+    "TELEGRAM_WEBHOOK_SECRET",
 )
 
 _BOTS_KEY = pytest.StashKey[list["BotProcess"]]()
@@ -367,10 +370,11 @@ def bot_api() -> Iterator[ThreadedBotApi]:
 
 
 @pytest.fixture
-def make_bot(
+def bot_factory(
     request: pytest.FixtureRequest, bot_api: ThreadedBotApi, tmp_path: Path
 ) -> Iterator[Callable[..., BotProcess]]:
-    """A factory of bot processes (not started yet), all stopped after the test."""
+    """A factory of bot processes (not started yet), all stopped after the test; each on the
+    database it is given, else a SQLite file in its own folder."""
     made: list[BotProcess] = []
     request.node.stash[_BOTS_KEY] = made
 
@@ -382,6 +386,19 @@ def make_bot(
     yield make
     for bot in made:
         bot.close()
+
+
+@pytest.fixture
+def make_bot(
+    bot_factory: Callable[..., BotProcess], database_url: str
+) -> Callable[..., BotProcess]:
+    """A factory of bot processes on the test's database (SQLite, then PostgreSQL)."""
+
+    def make(**options: Any) -> BotProcess:
+        options.setdefault("database_url", database_url)
+        return bot_factory(**options)
+
+    return make
 
 
 @pytest.fixture
