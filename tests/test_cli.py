@@ -166,7 +166,9 @@ def test_every_command_can_answer_in_json(cli: Cli, samples_dir: Path) -> None:
 
 
 @pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="the package is not installed")
-def test_the_console_script_runs_the_same_commands(cli: Cli) -> None:
+def test_the_console_script_runs_the_same_commands(tmp_path: Path) -> None:
+    # The entry point, not the database: SQLite only (each run is a new interpreter).
+    cli = Cli(tmp_path)
     added = cli.run("school", "add", UAI, "École Jules Ferry", program=[str(CONSOLE_SCRIPT)])
     assert added.returncode == 0, added.stderr
     assert "École ajoutée" in added.stdout

@@ -6,13 +6,14 @@ talks to it as people would through Telegram.
         reply = ask(director, "/classes")  # every message of the reply, latest state
         assert "CP A" in text_of(reply)
 
-Fixtures: `bot_api` (the emulator), `make_bot` (a factory of bot processes, stopped after the
-test), `bot` (one started and polling), `school` (the demo school with a director invitation,
-seeded through services), `director` (a user who redeemed that invitation in the chat),
-`family` (any other user). `BotProcess` seeds through the real CLI (`cli`, `cli_json`) or
-services (`service`), restarts the process (`restart`), and keeps its log: a failing test's
-report shows it. `ask`, `send_file` and `press` act and return the bot's reply; `with_button`
-waits for a message offering a button.
+Fixtures: `bot_api` (the emulator), `bot_factory` (a factory of bot processes, stopped after
+the test, on SQLite unless given a database), `make_bot` (the same on the test's database:
+SQLite, then PostgreSQL), `bot` (one started and polling), `school` (the demo school with a
+director invitation, seeded through services), `director` (a user who redeemed that
+invitation in the chat), `family` (any other user). `BotProcess` seeds through the real CLI
+(`cli`, `cli_json`) or services (`service`), restarts the process (`restart`), and keeps its
+log: a failing test's report shows it. `ask`, `send_file` and `press` act and return the bot's
+reply; `with_button` waits for a message offering a button.
 """
 
 from __future__ import annotations
@@ -402,9 +403,9 @@ def make_bot(
 
 
 @pytest.fixture
-def bot(make_bot: Callable[..., BotProcess]) -> BotProcess:
+def bot(bot_factory: Callable[..., BotProcess]) -> BotProcess:
     """The bot process, started and polling, with an empty database."""
-    process = make_bot()
+    process = bot_factory()
     process.start()
     return process
 
@@ -448,10 +449,10 @@ def smtp() -> Iterator[SmtpTestServer]:
 
 
 @pytest.fixture
-def portal_bot(make_bot: Callable[..., BotProcess], smtp: SmtpTestServer) -> BotProcess:
+def portal_bot(bot_factory: Callable[..., BotProcess], smtp: SmtpTestServer) -> BotProcess:
     """The bot, mailing through the test's SMTP server, its portal on a free local port."""
     port = free_port()
-    process = make_bot(
+    process = bot_factory(
         env=smtp_env(smtp)
         | {"PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_URL": f"http://127.0.0.1:{port}"}
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from tests.e2e.conftest import (
     text_of,
     with_button,
 )
+from tests.postgres import PostgresServer
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
@@ -282,11 +284,20 @@ def test_malformed_uploads_get_a_clear_answer_and_change_nothing(
     assert "CP A" in text_of(ask(director, "/classes"))
 
 
-def test_a_large_telegram_id_imports_across_a_restart(
-    make_bot: Callable[..., BotProcess], bot_api: ThreadedBotApi, samples_dir: Path
+@pytest.mark.postgres
+def test_on_postgresql_a_large_telegram_id_imports_across_a_restart(
+    bot_factory: Callable[..., BotProcess],
+    bot_api: ThreadedBotApi,
+    postgres_server: PostgresServer,
+    postgres_template: str,
+    samples_dir: Path,
 ) -> None:
-    # A 64-bit id on PostgreSQL (SQLite's integers hide a 32-bit column).
-    bot = make_bot()
+    # A 64-bit id: SQLite's integers would hide a 32-bit column.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"e2e_{worker}_{os.getpid()}"
+    bot = bot_factory(
+        database_url=postgres_server.create_database(name, template=postgres_template)
+    )
     bot.start()
     school = bot.seed_school()
     # Telegram ids no longer fit in 32 bits.

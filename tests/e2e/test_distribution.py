@@ -323,7 +323,7 @@ def big_school_files(folder: Path) -> tuple[bytes, bytes]:
 
 
 def test_kill_during_a_300_message_batch_loses_no_guardian(
-    make_bot: Callable[..., BotProcess], bot_api: ThreadedBotApi, smtp: SmtpTestServer
+    bot_factory: Callable[..., BotProcess], bot_api: ThreadedBotApi, smtp: SmtpTestServer
 ) -> None:
     original = smtp.handler.handle_DATA
 
@@ -334,7 +334,7 @@ def test_kill_during_a_300_message_batch_loses_no_guardian(
         return await original(*args)  # type: ignore[arg-type]
 
     smtp.handler.handle_DATA = slow  # type: ignore[method-assign]
-    bot = make_bot(env=smtp_env(smtp))
+    bot = bot_factory(env=smtp_env(smtp))
     bot.start()
     school = bot.seed_school()
     eleves, responsables = big_school_files(SAMPLES)

@@ -539,12 +539,14 @@ def account_state(bot: BotProcess, account_id: int) -> AccountState:
 
 
 def test_an_activation_killed_at_random_points_happens_whole_or_not_at_all_and_can_be_redone(
-    make_bot: Callable[..., BotProcess], bot_api: ThreadedBotApi, smtp: SmtpTestServer
+    bot_factory: Callable[..., BotProcess], bot_api: ThreadedBotApi, smtp: SmtpTestServer
 ) -> None:
     rng = random.Random(f"{SEED}:activation")
     port = free_port()
     portal = f"http://127.0.0.1:{port}"
-    bot = make_bot(env=smtp_env(smtp) | {"PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_URL": portal})
+    bot = bot_factory(
+        env=smtp_env(smtp) | {"PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_URL": portal}
+    )
     bot.start()
     letters = printed_letters(bot, KILLS)
     # Where each kill lands: while the form is sent (password hashed, account and e-mail

@@ -97,9 +97,9 @@ def test_sigterm_stops_the_bot_cleanly_and_loses_no_update(
 
 @slow
 def test_a_wrong_token_is_one_clear_line(
-    make_bot: Callable[..., BotProcess], bot_api: ThreadedBotApi
+    bot_factory: Callable[..., BotProcess], bot_api: ThreadedBotApi
 ) -> None:
-    wrong = make_bot(env={"TELEGRAM_BOT_TOKEN": "123456:not-the-right-token"})
+    wrong = bot_factory(env={"TELEGRAM_BOT_TOKEN": "123456:not-the-right-token"})
     wrong.start(wait=False)
     assert wrong.process is not None
     assert wrong.process.wait(60) == 1

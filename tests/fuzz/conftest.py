@@ -22,7 +22,7 @@ from tests.handlers.conftest import bot_harness as bot_harness
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
-_CI_EXAMPLES = 200
+_CI_EXAMPLES = 50
 _SLOW_CHECKS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
 
 settings.register_profile(
