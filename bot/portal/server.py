@@ -77,20 +77,22 @@ class RunningPortal:
             await self.purge_task
 
 
-async def _purge_forever(engine: Engine) -> None:
-    def purge() -> int:
-        with session_scope(engine) as session:
-            return purge_stale(session=session)
+def purge_once(engine: Engine) -> int:
+    """Delete the expired throttle counters and long-dead links; how many rows went."""
+    with session_scope(engine) as session:
+        return purge_stale(session=session)
 
+
+async def _purge_forever(engine: Engine) -> None:
     while True:
         try:
-            await asyncio.to_thread(purge)
+            await asyncio.to_thread(purge_once, engine)
         except Exception:
             log.exception("portal: could not purge stale throttles and links")
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the
     # listening socket says TCP, and without it every answer (head and body written apart)
@@ -123,7 +125,7 @@ async def start_portal(
     host, port = parse_bind(settings.portal_bind)
     try:
         # Bound here, not by uvicorn: a busy port is an error to report, not a sys.exit.
-        sock = _listening_socket(host, port)
+        sock = listening_socket(host, port)
     except OSError as error:
         log.warning(
             "portal: cannot listen on %s (%s); %s",

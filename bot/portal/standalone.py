@@ -21,12 +21,16 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from bot.config import Settings, get_settings
-from bot.db import make_engine, session_scope
+from bot.db import make_engine
 from bot.i18n import _
 from bot.portal.app import create_portal
-from bot.portal.server import PURGE_INTERVAL_SECONDS, _listening_socket, parse_bind
+from bot.portal.server import (
+    PURGE_INTERVAL_SECONDS,
+    listening_socket,
+    parse_bind,
+    purge_once,
+)
 from bot.services.errors import ServiceError
-from bot.services.portal import purge_stale
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +104,7 @@ def listen(bind: str) -> socket.socket:
             ).format(bind=bind)
         ) from None
     try:
-        return _listening_socket(host, port)
+        return listening_socket(host, port)
     except OSError as error:
         raise PortalStartError(
             _(
@@ -109,12 +113,6 @@ def listen(bind: str) -> socket.socket:
                 "address with --bind or PORTAL_BIND."
             ).format(address=bind, reason=error.strerror or error)
         ) from None
-
-
-def purge_once(engine: Engine) -> int:
-    """Delete the expired throttle counters and long-dead links; how many rows went."""
-    with session_scope(engine) as session:
-        return purge_stale(session=session)
 
 
 class HourlyPurge:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from bot.app import running_portal
 from bot.config import Settings
 from bot.jobs import OutboxSender
-from bot.portal.server import _listening_socket, parse_bind, start_portal
+from bot.portal.server import listening_socket, parse_bind, start_portal
 from bot.sandbox.session import open_sandbox, sandbox_database_path
 from bot.services.mail.transport import maildir_path
 from models import AccountState
@@ -50,10 +50,10 @@ def test_portal_bind_is_parsed() -> None:
         parse_bind("localhost")
 
 
-def test_the_listening_socket_says_tcp_so_answers_never_wait_for_a_delayed_ack() -> None:
+def test_thelistening_socket_says_tcp_so_answers_never_wait_for_a_delayed_ack() -> None:
     # asyncio sets TCP_NODELAY on the connections it accepts only when the listening socket's
     # protocol is IPPROTO_TCP; with 0, every answer waited ≈ 40 ms (Nagle + delayed ACK).
-    with _listening_socket("127.0.0.1", 0) as sock:
+    with listening_socket("127.0.0.1", 0) as sock:
         assert sock.proto == socket.IPPROTO_TCP
 
 
