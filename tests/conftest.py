@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 from collections.abc import Iterator
@@ -18,8 +17,6 @@ from tests.postgres import PostgresServer
 # The demo school's two ONDE extractions, written by the generator (tests/test_bench_generator.py
 # checks they are still exactly what it writes).
 SAMPLES = Path(__file__).resolve().parent / "data" / "onde"
-
-_database_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -64,22 +61,26 @@ def _sqlite_copy(template: Path, tmp_path: Path) -> str:
     return f"sqlite:///{target}"
 
 
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server: PostgresServer, postgres_template: str) -> str:
+    """The test worker's own PostgreSQL database, a copy of the template, emptied before each
+    test that uses it."""
+    name = f"test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    postgres_server.create_database(name, template=postgres_template)
+    return name
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database's URL: a SQLite file, then a fresh database on the test
-    PostgreSQL (dropped after the test). Every test that touches a database runs on both."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database's URL: a SQLite file, then the worker's PostgreSQL database
+    emptied (no connection left, no row, sequences restarted). Every test that touches a
+    database runs on both."""
     if request.param == "sqlite":
-        yield _sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
-        return
+        return _sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    template: str = request.getfixturevalue("postgres_template")
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"test_{worker}_{next(_database_counter)}"
-    url = server.create_database(name, template=template)
-    try:
-        yield url
-    finally:
-        server.drop_database(name)
+    name: str = request.getfixturevalue("postgres_database")
+    server.empty_database(name)
+    return server.url(name)
 
 
 @pytest.fixture

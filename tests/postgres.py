@@ -96,7 +96,7 @@ class PostgresServer:
             "60",
             "start",
         )
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        return self.url("postgres")
 
     @property
     def _options(self) -> str:
@@ -135,7 +135,49 @@ class PostgresServer:
         ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{name}"{copy}')
+        return self.url(name)
+
+    def url(self, name: str) -> str:
+        """The SQLAlchemy URL of one of the server's databases."""
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def empty_database(self, name: str) -> None:
+        """Bring a database copied from a migrated template back to its empty state, in place:
+        every connection to it cut, the rows of every table that has some deleted (the schema's
+        version kept), every sequence restarted. 20 ms where a new copy takes 350 ms (creating
+        a database from a template checkpoints the whole server)."""
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname=name, autocommit=True
+        ) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            tables = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    " AND tablename <> 'alembic_version'"
+                )
+            ]
+            probe = " UNION ALL ".join(
+                f"SELECT '{table}' WHERE EXISTS (SELECT 1 FROM \"{table}\")" for table in tables
+            )
+            filled = [row[0] for row in conn.execute(probe)] if tables else []
+            sequences = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences"
+                    " WHERE last_value IS NOT NULL"
+                )
+            ]
+            with conn.transaction():
+                # Foreign keys are not checked for the deletion: every row goes.
+                conn.execute("SET LOCAL session_replication_role = replica")
+                for table in filled:
+                    conn.execute(f'DELETE FROM "{table}"')
+                for sequence in sequences:
+                    conn.execute(f"ALTER SEQUENCE {sequence} RESTART")
 
     def drop_database(self, name: str) -> None:
         """Delete a test's database (its connections closed first): hundreds of copies left
