@@ -95,6 +95,32 @@ async def test_unlinked_family_files_a_question_and_every_director_gets_it(
         assert _fr("💬 Reply") in labels and _fr("📁 Close") in labels
 
 
+async def test_the_directors_are_told_at_once_and_a_slow_chat_holds_no_one_back(
+    bot_harness: BotHarness,
+) -> None:
+    school_id, first, second = await _setup(bot_harness)
+    third = await _director_of(bot_harness, school_id, "Adjointe")
+    directors = {person.id: person for person in (first, second, third)}
+    # Telegram makes each director's chat wait a second: told one after another, the family's
+    # update would take three, and the first attempt to the last director would come after the
+    # first director's retry.
+    for chat_id in directors:
+        bot_harness.server.inject_fault("sendMessage", status=429, retry_after=1, chat_id=chat_id)
+    since = len(bot_harness.server.calls)
+
+    await _file_unlinked_question(bot_harness.new_family("Léa"), "Le code ne marche pas")
+
+    for person in directors.values():
+        assert _REFERENCE.search((await person.next_message()).content)
+    chats = [
+        int(call.params["chat_id"])
+        for call in bot_harness.server.calls_to("sendMessage")
+        if call.seq >= since and int(call.params["chat_id"]) in directors
+    ]
+    assert sorted(chats) == sorted([*directors, *directors])  # one 429, then one notice each
+    assert set(chats[:3]) == set(directors)  # every first try before any retry
+
+
 async def test_director_reply_reaches_the_family_and_the_request_is_answered(
     bot_harness: BotHarness,
 ) -> None:
