@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Generator
 from dataclasses import dataclass
 
 import uvicorn
@@ -20,6 +19,7 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.db import session_scope
 from bot.portal.app import create_portal
+from bot.portal.embedded import EmbeddedServer
 from bot.portal.webhook import WebhookReceiver
 from bot.services.portal import purge_stale
 
@@ -27,14 +27,6 @@ log = logging.getLogger(__name__)
 
 # How often expired throttle counters and long-dead links are deleted.
 PURGE_INTERVAL_SECONDS = 3600.0
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without signal handlers: the bot process owns its signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -50,7 +42,7 @@ def parse_bind(bind: str) -> tuple[str, int]:
 class RunningPortal:
     """The portal being served, and how to stop it."""
 
-    server: uvicorn.Server
+    server: EmbeddedServer
     task: asyncio.Task[None]
     purge_task: asyncio.Task[None]
     host: str
@@ -65,11 +57,11 @@ class RunningPortal:
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish the requests in flight, close the sockets, stop the purge."""
         self.purge_task.cancel()
-        self.server.should_exit = True
+        self.server.request_exit()
         try:
             await asyncio.wait_for(asyncio.shield(self.task), timeout)
         except TimeoutError:
-            self.server.force_exit = True
+            self.server.request_exit(force=True)
             self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.task
@@ -148,7 +140,7 @@ async def start_portal(
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=5,
     )
-    server = _EmbeddedServer(config)
+    server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="portal")
     while not server.started and not task.done():
         await asyncio.sleep(0.01)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import telegram
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.portal.embedded import EmbeddedServer
 from bot.sandbox.botapi.bot_methods import BotMethods
 from bot.sandbox.botapi.errors import ApiError, bad_request
 from bot.sandbox.botapi.message_methods import MessageMethods
@@ -26,14 +26,6 @@ from bot.sandbox.botapi.params import Handler, read_params
 from bot.sandbox.botapi.webhook import WebhookMethods
 
 _LOGGER = logging.getLogger(__name__)
-
-
-class _QuietUvicorn(uvicorn.Server):
-    """Uvicorn without its signal handlers, which belong to whoever embeds the emulator."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 def _bind_socket(host: str, port: int) -> socket.socket:
@@ -102,7 +94,7 @@ class BotApiServer(MessageMethods, BotMethods, WebhookMethods):
         """Real Bot API methods the bot called that this emulator does not implement."""
         self._calls_changed = asyncio.Event()
         self._faults: dict[str, deque[_Fault]] = {}
-        self._uvicorn: _QuietUvicorn | None = None
+        self._uvicorn: EmbeddedServer | None = None
         self._serve_task: asyncio.Task[None] | None = None
 
         self._methods: dict[str, tuple[str, Handler]] = {}
@@ -156,7 +148,7 @@ class BotApiServer(MessageMethods, BotMethods, WebhookMethods):
             ws="none",
             timeout_graceful_shutdown=2,
         )
-        self._uvicorn = _QuietUvicorn(config)
+        self._uvicorn = EmbeddedServer(config)
         self._serve_task = asyncio.create_task(self._uvicorn.serve(sockets=[sock]))
         while not self._uvicorn.started:
             if self._serve_task.done():
@@ -173,11 +165,11 @@ class BotApiServer(MessageMethods, BotMethods, WebhookMethods):
         self._stopping = True
         self._wake_pollers()
         await self._stop_delivery()
-        self._uvicorn.should_exit = True
+        self._uvicorn.request_exit()
         try:
             await asyncio.wait_for(asyncio.shield(self._serve_task), 5)
         except TimeoutError:
-            self._uvicorn.force_exit = True
+            self._uvicorn.request_exit(force=True)
             await self._serve_task
         self._serve_task = None
         self._uvicorn = None

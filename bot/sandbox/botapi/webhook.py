@@ -76,7 +76,6 @@ class WebhookMethods(EmulatorState):
     def _start_delivery(self) -> None:
         # Events bind to the loop that first waits on them; a restart may use another loop.
         self._webhook_changed = asyncio.Event()
-        self._delivery_client = httpx.AsyncClient(timeout=DELIVERY_TIMEOUT)
         self._delivery_task = asyncio.create_task(self._deliver_forever(), name="webhook")
 
     async def _stop_delivery(self) -> None:
@@ -182,7 +181,8 @@ class WebhookMethods(EmulatorState):
 
     async def _post(self, url: str, secret: str | None, update: dict[str, Any]) -> WebhookDelivery:
         client = self._delivery_client
-        assert client is not None
+        if client is None:  # made at the first post: most runs never set a webhook
+            client = self._delivery_client = httpx.AsyncClient(timeout=DELIVERY_TIMEOUT)
         headers = {"Content-Type": "application/json"}
         if secret:
             headers[SECRET_HEADER] = secret
