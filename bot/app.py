@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import httpx
 from sqlalchemy import Engine
 from telegram import LinkPreviewOptions, Update
 from telegram.error import BadRequest
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
+from telegram.request import HTTPXRequest
 
 import handlers
 from bot.config import Settings
@@ -41,6 +44,10 @@ from bot.services.roster import discard_stale_uploads
 
 log = logging.getLogger(__name__)
 
+# The Bot API clients' TLS settings (httpx's defaults), made once per process: reading the CA
+# bundle takes ≈ 30 ms, and each application built two (its requests and its getUpdates).
+_tls_context = functools.cache(httpx.create_ssl_context)
+
 
 def build_application(settings: Settings, engine: Engine) -> EduConnectApplication:
     """The PTB application for `settings`, with every handler registered."""
@@ -55,6 +62,11 @@ def build_application(settings: Settings, engine: Engine) -> EduConnectApplicati
         .token(settings.telegram_bot_token)
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
+        # PTB's own pool sizes: 256 connections for requests, one for getUpdates.
+        .request(HTTPXRequest(connection_pool_size=256, httpx_kwargs={"verify": _tls_context()}))
+        .get_updates_request(
+            HTTPXRequest(connection_pool_size=1, httpx_kwargs={"verify": _tls_context()})
+        )
         # A 429 must delay a reply, never lose it: PTB's default is not to retry at all.
         .rate_limiter(AIORateLimiter(max_retries=5))
         .persistence(SQLPersistence(engine))
