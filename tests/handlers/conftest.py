@@ -176,12 +176,11 @@ class BotHarness:
 
 
 @pytest.fixture
-async def bot_harness(sqlite_engine: Engine, tmp_path: Path) -> AsyncIterator[BotHarness]:
-    """The running bot on a fresh SQLite database, with its command menus installed (the
-    services it calls run on both databases in tests/services; running all 136 chat tests
-    twice does not fit the suite's 10 minutes on 2 cores)."""
+async def bot_harness(engine: Engine, tmp_path: Path) -> AsyncIterator[BotHarness]:
+    """The running bot on a fresh database (SQLite, then PostgreSQL), with its command menus
+    installed."""
     async with BotApiServer() as server:
-        harness = BotHarness(server, sqlite_engine, tmp_path / "data")
+        harness = BotHarness(server, engine, tmp_path / "data")
         await harness.start()
         try:
             yield harness
