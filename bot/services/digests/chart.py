@@ -1,6 +1,7 @@
 """The digest's chart: the accounts of each class, stacked by state in the lights' colours, as
 a PNG. `chart_data` is what is drawn (checked by the tests before any pixel); `render_chart`
-draws it with matplotlib's Agg canvas (no pyplot, no global state: safe in a worker thread).
+draws it with matplotlib's Agg canvas (no pyplot, no global state: safe in a worker thread),
+imported at the first chart.
 CPU-bound, a few hundred milliseconds (bench/RESULTS.md): callers on the event loop run it in
 a thread.
 """
@@ -9,10 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from io import BytesIO
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from bot.i18n import format_percentage
 from bot.services.digests.content import ClassProgress, DigestContent
@@ -87,6 +84,12 @@ def render_chart(content: DigestContent, *, title: str) -> bytes:
 def render_bars(data: ChartData, *, title: str) -> bytes:
     """`data` drawn as horizontal bars stacked by state, first bar at the top, as a PNG (a
     school's classes, or a district's schools)."""
+    # matplotlib takes ≈ 0.6 s to import: only the processes that draw a chart pay for it (a
+    # CLI command or a worker never does; tests/test_layout.py lists the imports allowed here).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     count = len(data.labels)
     figure = Figure(
         figsize=(_WIDTH, _FRAME_HEIGHT + _BAR_HEIGHT * count), dpi=_DPI, layout="constrained"

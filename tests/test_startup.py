@@ -1,0 +1,42 @@
+"""What starting a process costs: the command line and the bot start without the slow packages
+only some of their work needs (tests/test_layout.py's LAZY_IMPORTS), and that work still runs
+in a fresh process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from tests.test_layout import LAZY_IMPORTS
+
+
+def _run(script: str) -> bytes:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], check=True, capture_output=True
+    ).stdout
+
+
+def test_the_command_line_and_the_bot_start_without_the_slow_packages() -> None:
+    loaded = _run(
+        f"""
+        import sys
+        import bot.app, bot.cli, bot.runner
+        print(*sorted(name for name in {sorted(LAZY_IMPORTS)!r} if name in sys.modules))
+        """
+    )
+    assert loaded.split() == []
+
+
+def test_a_chart_draws_in_a_fresh_process() -> None:
+    head = _run(
+        """
+        import sys
+        from bot.services.digests.chart import ChartData, ChartSeries, render_bars
+        from models import AccountState
+        series = (ChartSeries(AccountState.ACTIVATED, "#1e8e3e", (3,)),)
+        data = ChartData(labels=("CM1",), series=series, activated_percent=(100.0,))
+        sys.stdout.buffer.write(render_bars(data, title="CM1")[:8])
+        """
+    )
+    assert head == b"\x89PNG\r\n\x1a\n"
