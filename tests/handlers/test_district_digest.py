@@ -90,6 +90,15 @@ def _armed_at(harness: BotHarness) -> datetime | None:
     return jobs[0].next_t.astimezone(UTC) if jobs and jobs[0].next_t else None
 
 
+async def _armed_for(harness: BotHarness, at: datetime) -> None:
+    """Wait until the job has armed its next wake-up (after the digest's row is written)."""
+    for _ in range(200):
+        if _armed_at(harness) == at:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the next district digest is armed for {_armed_at(harness)}, not {at}")
+
+
 async def test_the_district_digest_comes_on_monday_at_eight_with_its_chart(
     bot_harness: BotHarness, clock: time_machine.Traveller
 ) -> None:
@@ -117,6 +126,7 @@ async def test_the_next_week_says_what_changed(
     inspector = await _inspector(bot_harness)
     await _tick(bot_harness, clock, MONDAY + timedelta(seconds=1))
     await _sent(bot_harness, 1)
+    await _armed_for(bot_harness, MONDAY + timedelta(days=7))
     inspector.drain()
 
     bot_harness.call(_activate, count=3)
