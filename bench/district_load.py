@@ -9,7 +9,10 @@ p50/p95/max per command and the bot's memory (VmRSS every second) after the warm
 and its slope. The harness is `bench.bot_load`'s (the emulator in a thread of this process,
 `python -m bot run` as a subprocess, latencies from the emulator's call log).
 
-    python -m bench district-load [--full] [--quick] [--no-write]
+    python -m bench district-load [--full | --minutes N | --quick] [--no-write]
+
+The default run (60 s) refreshes the « district_load » section of RESULTS.md; `--full` (5
+minutes) and `--minutes N` (for the memory trend) the « district_load_long » one.
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ from bench.bot_load import (
 )
 from bench.district import generate_district
 from bench.load_probes import (
-    FLAT_MB_PER_MIN,
     FLAT_WHY,
     SAMPLE_SECONDS,
     Mail,
@@ -58,7 +60,9 @@ from bench.load_probes import (
     is_notification,
     is_notification_call,
     log_errors,
+    megabytes,
     memory_over,
+    memory_text,
 )
 from bench.results import Machine, write_section
 from bot.db import make_engine, session_scope, upgrade_schema
@@ -610,23 +614,6 @@ def _latencies(run: Run, role: str, command: str) -> list[float]:
     )
 
 
-def _mb(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0f} MB"
-
-
-def _memory_verdict(memory: Memory | None) -> str:
-    if memory is None or memory.slope_mb_per_min is None:
-        return "not measured"
-    return (
-        f"{_mb(memory.ready_mb)} once polling, {_mb(memory.start_mb)} after the warm-up, "
-        f"{_mb(memory.end_mb)} at the end, peak {_mb(memory.peak_mb)}; slope "
-        f"{memory.slope_mb_per_min:+.2f} MB/min over {memory.samples} samples "
-        f"({memory.verdict}; flat: < {FLAT_MB_PER_MIN:g} MB/min), "
-        f"{memory.late_slope_mb_per_min or 0:+.2f} "
-        "MB/min over their second half"
-    )
-
-
 def _table(outcome: Outcome) -> list[str]:
     bot, echo = outcome.bot, outcome.echo
     lines = [
@@ -681,8 +668,8 @@ def report_lines(outcome: Outcome) -> list[str]:
         *_table(outcome),
         "",
         _accounting(outcome),
-        f"EduConnect memory (VmRSS): {_memory_verdict(outcome.bot.memory)}",
-        f"echo bot memory (VmRSS): {_memory_verdict(outcome.echo.memory)}",
+        f"EduConnect memory (VmRSS): {memory_text(outcome.bot.memory)}",
+        f"echo bot memory (VmRSS): {memory_text(outcome.echo.memory)}",
         *(f"bot log: {line}" for line in outcome.bot.log_errors[:10]),
         *(f"bot log: {line}" for line in outcome.bot.log_warnings[:5]),
     ]
@@ -702,8 +689,8 @@ def _headline(outcome: Outcome) -> str:
         f"{ms(percentile(every, 50))} / p95 {ms(percentile(every, 95))}; "
         + ("nothing lost or duplicated" if outcome.clean else "❌ losses, duplicates or errors")
         + f"; {outcome.mail.received:,} e-mails for {outcome.mail.schools} whole schools; "
-        f"bot memory {_mb(memory.start_mb if memory else None)} after the warm-up → "
-        f"{_mb(memory.end_mb if memory else None)} at the end" + trend
+        f"bot memory {megabytes(memory.start_mb if memory else None)} after the warm-up → "
+        f"{megabytes(memory.end_mb if memory else None)} at the end" + trend
     )
 
 
@@ -733,10 +720,11 @@ def _scenario(outcome: Outcome) -> str:
     )
 
 
-def markdown(outcome: Outcome, machine: Machine) -> str:
+def markdown(outcome: Outcome, machine: Machine, *, title: str | None = None) -> str:
     """The RESULTS.md section: headline, scenario, latencies, accounting, memory."""
     return "\n".join(
         [
+            *([title, ""] if title else []),
             machine.markdown(),
             "",
             _headline(outcome),
@@ -748,8 +736,8 @@ def markdown(outcome: Outcome, machine: Machine) -> str:
             "Accounting: " + _accounting(outcome),
             "",
             f"Memory of the bot process (VmRSS every {SAMPLE_SECONDS:.0f} s): "
-            + _memory_verdict(outcome.bot.memory)
-            + f". Echo bot: {_memory_verdict(outcome.echo.memory)}. {FLAT_WHY}",
+            + memory_text(outcome.bot.memory)
+            + f". Echo bot: {memory_text(outcome.echo.memory)}. {FLAT_WHY}",
         ]
     )
 
@@ -757,8 +745,9 @@ def markdown(outcome: Outcome, machine: Machine) -> str:
 # --- Entry point --------------------------------------------------------------------------------
 
 
-def run(load: Load = DEFAULT, *, write: bool = True) -> Outcome:
-    """The echo floor, then the EduConnect bot; print the figures, refresh RESULTS.md."""
+def run(load: Load = DEFAULT, *, write: bool = True, long_run: bool = False) -> Outcome:
+    """The echo floor, then the EduConnect bot; print the figures, refresh RESULTS.md (a long
+    run its own section)."""
     machine = Machine.here()
     workdir = Path(tempfile.mkdtemp(prefix="educonnect-bench-district-"))
     (workdir / "data").mkdir()
@@ -778,8 +767,11 @@ def run(load: Load = DEFAULT, *, write: bool = True) -> Outcome:
         shutil.rmtree(workdir, ignore_errors=True)
     outcome = Outcome(load, prepared[1], prepared[2], echo, bot, onboarding, notifications, mail)
     print("\n".join(report_lines(outcome)))
+    minutes = (load.ramp_seconds + load.steady_seconds) / 60
+    title = f"### The long run ({minutes:g} minutes): the memory trend" if long_run else None
     if write:
-        write_section("district_load", markdown(outcome, machine))
+        section = "district_load_long" if long_run else "district_load"
+        write_section(section, markdown(outcome, machine, title=title))
     return outcome
 
 
@@ -787,11 +779,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench district-load", description=__doc__)
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--full", action="store_true", help="5 minutes (the issue's run)")
+    size.add_argument("--minutes", type=float, help="this many minutes (ramp included)")
     size.add_argument("--quick", action="store_true", help="2 small schools, ≈ 6 s")
     parser.add_argument("--no-write", action="store_true", help="leave RESULTS.md alone")
     options, _rest = parser.parse_known_args(argv)
     load = FULL if options.full else QUICK if options.quick else DEFAULT
-    outcome = run(load, write=not options.no_write and not options.quick)
+    if options.minutes is not None:
+        if options.minutes * 60 <= DEFAULT.ramp_seconds:
+            parser.error(f"--minutes must leave time after the {DEFAULT.ramp_seconds:g} s ramp")
+        load = replace(DEFAULT, steady_seconds=options.minutes * 60 - DEFAULT.ramp_seconds)
+    long_run = options.full or options.minutes is not None
+    outcome = run(load, write=not options.no_write and not options.quick, long_run=long_run)
     return 0 if outcome.clean else 1
 
 

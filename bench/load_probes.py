@@ -222,7 +222,7 @@ class Memory:
     def verdict(self) -> str:
         """« flat », « growing », or why a trend cannot be told from so few samples."""
         if self.samples < VERDICT_SAMPLES:
-            return f"too short to judge a trend: {self.samples} s after the warm-up, see --full"
+            return f"too short to judge a trend ({self.samples} s after warm-up): see the long run"
         return "flat" if self.flat else "❌ growing"
 
 
@@ -282,4 +282,24 @@ def account_mail(schools: int, expected: Counter[str], recipients: Sequence[str]
         received=len(recipients),
         missing=sum((expected - received).values()),
         extra=sum((received - expected).values()),
+    )
+
+
+def megabytes(value: float | None) -> str:
+    """« 249 MB », or « — » when not measured."""
+    return "—" if value is None else f"{value:.0f} MB"
+
+
+def memory_text(memory: Memory | None) -> str:
+    """The memory figures and their verdict, in one sentence for RESULTS.md."""
+    if memory is None or memory.slope_mb_per_min is None:
+        return "not measured"
+    return (
+        f"{megabytes(memory.ready_mb)} once polling, "
+        f"{megabytes(memory.start_mb)} after the warm-up, "
+        f"{megabytes(memory.end_mb)} at the end, peak {megabytes(memory.peak_mb)}; slope "
+        f"{memory.slope_mb_per_min:+.2f} MB/min over {memory.samples} samples "
+        f"({memory.verdict}; flat: < {FLAT_MB_PER_MIN:g} MB/min), "
+        f"{memory.late_slope_mb_per_min or 0:+.2f} "
+        "MB/min over their second half"
     )

@@ -143,3 +143,10 @@ def test_quick_run_replies_to_every_update_once_and_reports_every_figure() -> No
         "MB/min",
     ):
         assert figure in report, figure
+
+
+def test_a_long_run_must_last_beyond_the_ramp(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        district_load.main(["--minutes", "0.25", "--no-write"])
+
+    assert exited.value.code == 2 and "ramp" in capsys.readouterr().err
