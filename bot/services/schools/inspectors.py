@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, select
 from sqlmodel import Session, col
 
 from bot.i18n import _
@@ -21,12 +21,9 @@ from bot.services.audit import record_event
 from bot.services.schools.directors import DirectedSchool
 from bot.services.schools.registry import (
     CODE_BYTES,
-    CODE_SHAPE,
     DEFAULT_INVITATION_TTL,
-    InvitationAlreadyUsedError,
-    InvitationExpiredError,
-    UnknownInvitationError,
     UnknownSchoolError,
+    claim_invitation,
     get_school_by_uai,
     hash_invitation_code,
 )
@@ -98,40 +95,6 @@ def create_inspector_invitation(
     return InspectorInvite(code, invitation.expires_at, tuple(map(_school_ref, ordered)))
 
 
-def _claim(session: Session, code: str, telegram_user_id: int, moment: datetime) -> list[int]:
-    """The school ids of the invitation `code`, claimed for this user (see the errors of
-    `redeem_inspector_invitation`)."""
-    candidate = code.strip()
-    invitation = None
-    if CODE_SHAPE.fullmatch(candidate):
-        invitation = session.execute(
-            select(InspectorInvitation).where(
-                col(InspectorInvitation.code_hash) == hash_invitation_code(candidate)
-            )
-        ).scalar_one_or_none()
-    if invitation is None:
-        raise UnknownInvitationError(_("This invitation code is unknown."))
-    if invitation.used_at is not None:
-        raise InvitationAlreadyUsedError(_("This invitation code has already been used."))
-    if moment >= invitation.expires_at:
-        raise InvitationExpiredError(_("This invitation code has expired."))
-    # Claimed in one statement, so two simultaneous redemptions cannot both win.
-    claimed = cast(
-        CursorResult[Any],
-        session.execute(
-            update(InspectorInvitation)
-            .where(
-                col(InspectorInvitation.id) == invitation.id,
-                col(InspectorInvitation.used_at).is_(None),
-            )
-            .values(used_at=moment, used_by_telegram_id=telegram_user_id)
-        ),
-    )
-    if claimed.rowcount != 1:
-        raise InvitationAlreadyUsedError(_("This invitation code has already been used."))
-    return [int(school_id) for school_id in invitation.school_ids]
-
-
 def redeem_inspector_invitation(
     session: Session,
     *,
@@ -144,7 +107,8 @@ def redeem_inspector_invitation(
     see already); the code then stops working. Returns every school they now see. Raises
     UnknownInvitationError, InvitationAlreadyUsedError or InvitationExpiredError."""
     moment = now or utcnow()
-    school_ids = _claim(session, code, telegram_user_id, moment)
+    invitation = claim_invitation(session, InspectorInvitation, code, telegram_user_id, moment)
+    school_ids = [int(school_id) for school_id in invitation.school_ids]
     existing = set(
         session.execute(
             select(col(InspectorSchool.school_id)).where(

@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 from bot.i18n import _
 from bot.services.audit import record_event
 from bot.services.errors import ServiceError, quoted_input
-from models import Director, Invitation, School, utcnow
+from models import Director, InspectorInvitation, Invitation, School, utcnow
 
 # A UAI is seven digits and a letter (0751234X). The letter is a checksum in the ministry's
 # registry, but test and sample data rarely honour it, so only the shape is checked.
@@ -190,6 +190,51 @@ def create_invitation(
     return code, expires_at
 
 
+_Claimable = TypeVar("_Claimable", Invitation, InspectorInvitation)
+
+
+def claim_invitation(
+    session: Session,
+    table: type[_Claimable],
+    code: str,
+    telegram_user_id: int,
+    moment: datetime,
+) -> _Claimable:
+    """The invitation of `table` (a director's or an inspector's) whose code is `code`, marked
+    used by this user. Raises UnknownInvitationError, InvitationAlreadyUsedError,
+    InvitationExpiredError, or InvitationRevokedError for one the operator revoked."""
+    candidate = code.strip()
+    invitation = None
+    if CODE_SHAPE.fullmatch(candidate):
+        invitation = session.execute(
+            select(table).where(col(table.code_hash) == hash_invitation_code(candidate))
+        ).scalar_one_or_none()
+    if invitation is None:
+        raise UnknownInvitationError(_("This invitation code is unknown."))
+    if invitation.used_at is not None:
+        raise InvitationAlreadyUsedError(_("This invitation code has already been used."))
+    if isinstance(invitation, Invitation) and invitation.revoked_at is not None:
+        raise InvitationRevokedError(_("This invitation code has been revoked."))
+    if moment >= invitation.expires_at:
+        raise InvitationExpiredError(_("This invitation code has expired."))
+    # Claimed in one statement, so two simultaneous redemptions cannot both win and a
+    # revocation at the same moment wins over the redemption.
+    unclaimed = [col(table.id) == invitation.id, col(table.used_at).is_(None)]
+    if table is Invitation:
+        unclaimed.append(col(Invitation.revoked_at).is_(None))
+    claimed = cast(
+        CursorResult[Any],
+        session.execute(
+            update(table)
+            .where(*unclaimed)
+            .values(used_at=moment, used_by_telegram_id=telegram_user_id)
+        ),
+    )
+    if claimed.rowcount != 1:
+        raise InvitationAlreadyUsedError(_("This invitation code has already been used."))
+    return invitation
+
+
 def redeem_invitation(
     session: Session,
     *,
@@ -202,37 +247,7 @@ def redeem_invitation(
     working. Raises UnknownInvitationError, InvitationAlreadyUsedError or
     InvitationExpiredError (InvitationRevokedError for one the operator revoked)."""
     moment = now or utcnow()
-    candidate = code.strip()
-    invitation = None
-    if CODE_SHAPE.fullmatch(candidate):
-        invitation = session.execute(
-            select(Invitation).where(col(Invitation.code_hash) == hash_invitation_code(candidate))
-        ).scalar_one_or_none()
-    if invitation is None:
-        raise UnknownInvitationError(_("This invitation code is unknown."))
-    if invitation.used_at is not None:
-        raise InvitationAlreadyUsedError(_("This invitation code has already been used."))
-    if invitation.revoked_at is not None:
-        raise InvitationRevokedError(_("This invitation code has been revoked."))
-    if moment >= invitation.expires_at:
-        raise InvitationExpiredError(_("This invitation code has expired."))
-
-    # Claim the invitation in one statement, so two simultaneous redemptions cannot both win
-    # and a revocation at the same moment wins over the redemption.
-    claimed = cast(
-        CursorResult[Any],
-        session.execute(
-            update(Invitation)
-            .where(
-                col(Invitation.id) == invitation.id,
-                col(Invitation.used_at).is_(None),
-                col(Invitation.revoked_at).is_(None),
-            )
-            .values(used_at=moment, used_by_telegram_id=telegram_user_id)
-        ),
-    )
-    if claimed.rowcount != 1:
-        raise InvitationAlreadyUsedError(_("This invitation code has already been used."))
+    invitation = claim_invitation(session, Invitation, code, telegram_user_id, moment)
 
     actor = f"telegram:{telegram_user_id}"
     director = session.execute(
