@@ -11,7 +11,8 @@ python -m bench portal-processes --help  # logins/s with 1, 2 and 4 portal proce
 python -m bench phone --help             # a guardian found by phone number (issue « Families »)
 python -m bench helpdesk --help          # help requests under load (same issue)
 python -m bench digests --help           # digests of 500 schools, charts, a broadcast (issue 11)
-python -m bench district-load --help     # 500 families, 50 directors, /envoyer (issue 14)
+python -m bench district-load --help     # 500 families, 50 directors, /envoyer (issue 14);
+                                         #   --minutes 15 for the memory trend
 python -m bench generate --out DIR [--schools 80 --pupils 250 --seed 2026]
 """
 

@@ -32,9 +32,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import col
-
 from bench.bot_load import (
     REPLY_TIMEOUT,
     BotUnderTest,
@@ -46,7 +43,7 @@ from bench.bot_load import (
     onboard,
     percentile,
 )
-from bench.district import generate_district
+from bench.district import SeededDistrict, seed_district
 from bench.load_probes import (
     FLAT_WHY,
     SAMPLE_SECONDS,
@@ -65,13 +62,8 @@ from bench.load_probes import (
     memory_text,
 )
 from bench.results import Machine, write_section
-from bot.db import make_engine, session_scope, upgrade_schema
 from bot.sandbox.botapi import ThreadedBotApi
-from bot.services.accounts import normalise_email
-from bot.services.roster import import_roster
-from bot.services.schools import add_school, create_invitation
 from handlers.distribution.state import SEND
-from models import Account, FamilyChat, Guardian, utcnow
 from tests.mailtools import free_port
 from tests.postgres import PostgresServer
 
@@ -182,76 +174,23 @@ def seat(api: Any, people: list[Person]) -> list[Person]:
     return [replace(p, user=api.call(lambda p=p: user(p))) for p in people]
 
 
-@dataclass
-class District:
-    pupils: int
-    guardians: int
-    codes: dict[int, str]  # director chat id → invitation code
-    emails: dict[int, Counter[str]]  # school → the addresses one e-mail each must reach
-    seconds: float
-
-
-def seed_district(database_url: str, load: Load, people: list[Person]) -> District:
+def seed(database_url: str, load: Load, people: list[Person]) -> SeededDistrict:
     """The schools imported through the services, an invitation per director, each family's
     chat linked to a guardian of its school (as a letter's code or a phone number leaves it)."""
-    began = time.perf_counter()
-    district = generate_district(
-        seed=str(load.seed), schools=load.schools, pupils_per_school=load.pupils_per_school
+    chats = {
+        role: {
+            number: [p.chat_id for p in people if p.school == number and p.role == role]
+            for number in range(load.schools)
+        }
+        for role in ("director", "family")
+    }
+    return seed_district(
+        database_url,
+        seed=str(load.seed),
+        pupils_per_school=load.pupils_per_school,
+        directors=chats["director"],
+        families=chats["family"],
     )
-    engine = make_engine(database_url)
-    upgrade_schema(engine)
-    codes: dict[int, str] = {}
-    emails: dict[int, Counter[str]] = {}
-    try:
-        for number, extraction in enumerate(district):
-            with session_scope(engine) as session:
-                school = add_school(
-                    session=session,
-                    uai=extraction.uai,
-                    name=extraction.name,
-                    city=extraction.city,
-                    actor="bench",
-                )
-                assert school.id is not None
-                import_roster(
-                    session=session, school_id=school.id, files=extraction.files, actor="bench"
-                )
-                mine = [p for p in people if p.school == number]
-                for director in (p for p in mine if p.role == "director"):
-                    codes[director.chat_id], _expires = create_invitation(
-                        session=session, school_id=school.id, actor="bench"
-                    )
-                emails[number] = _link_families(
-                    session, school.id, [p for p in mine if p.role == "family"]
-                )
-    finally:
-        engine.dispose()
-    return District(
-        pupils=sum(x.pupils for x in district),
-        guardians=sum(x.guardians for x in district),
-        codes=codes,
-        emails=emails,
-        seconds=time.perf_counter() - began,
-    )
-
-
-def _link_families(session: Any, school_id: int, families: list[Person]) -> Counter[str]:
-    """Link each family to an account of the school; the school's valid guardian addresses."""
-    rows = session.execute(
-        select(col(Account.guardian_id), col(Guardian.email))
-        .join(Guardian, col(Guardian.id) == col(Account.guardian_id))
-        .where(col(Guardian.school_id) == school_id)
-        .order_by(col(Account.guardian_id))
-    ).all()
-    if len(rows) < len(families):
-        raise RuntimeError(f"school {school_id} has only {len(rows)} accounts")
-    now = utcnow()
-    for family, (guardian_id, _email) in zip(families, rows, strict=False):
-        session.add(
-            FamilyChat(telegram_user_id=family.chat_id, guardian_id=guardian_id, linked_at=now)
-        )
-    addresses = (normalise_email(email) if email else None for _id, email in rows)
-    return Counter(a.casefold() for a in addresses if a)
 
 
 # --- The driver, on the emulator's event loop -------------------------------------------------
@@ -498,7 +437,7 @@ def _echo_run(load: Load, workdir: Path, people: list[Person]) -> Run:
 class Outcome:
     load: Load
     database: str
-    district: District
+    district: SeededDistrict
     echo: Run
     bot: Run
     onboarding: Phase
@@ -532,10 +471,10 @@ def _database(postgres: PostgresServer, workdir: Path) -> tuple[str, str]:
 
 def _prepare(
     load: Load, workdir: Path, postgres: PostgresServer, people: list[Person]
-) -> tuple[str, str, District]:
+) -> tuple[str, str, SeededDistrict]:
     """The database, seeded: its URL, what it is, the district in it."""
     database_url, database = _database(postgres, workdir)
-    district = seed_district(database_url, load, people)
+    district = seed(database_url, load, people)
     print(
         f"seeded {load.schools} schools ({district.pupils} pupils, {district.guardians} "
         f"guardians) on {database.split(' ')[0]}, {load.families} linked families, "
@@ -546,7 +485,7 @@ def _prepare(
 
 
 def _educonnect_run(
-    load: Load, workdir: Path, people: list[Person], prepared: tuple[str, str, District]
+    load: Load, workdir: Path, people: list[Person], prepared: tuple[str, str, SeededDistrict]
 ) -> tuple[Run, Phase, Notifications, Mail]:
     """Start the bot on the seeded database, onboard the directors, calibrate, then the run."""
     database_url, _database_name, district = prepared
@@ -571,7 +510,7 @@ def _educonnect_run(
 
 
 def _measure(
-    api: Any, bot: BotUnderTest, run: Run, district: District
+    api: Any, bot: BotUnderTest, run: Run, district: SeededDistrict
 ) -> tuple[Phase, Notifications]:
     """Start the bot, its memory sampled until it stops; every director redeems an invitation,
     each command is calibrated, then the run itself; the replies and notices accounted."""

@@ -44,13 +44,11 @@ from bench.bot_load import (
     onboard,
     percentile,
 )
-from bench.district import generate_district
+from bench.district import seed_district
 from bench.results import Machine, write_section
-from bot.db import make_engine, session_scope, upgrade_schema
+from bot.db import make_engine, session_scope
 from bot.sandbox.botapi import ThreadedBotApi
-from bot.services.roster import import_roster
-from bot.services.schools import add_school, create_invitation
-from models import Account, FamilyChat, Guardian, HelpRequest, utcnow
+from models import HelpRequest
 
 TARGET_P95_MS = 1000.0
 ANSWER_TIMEOUT = 180.0  # a family waits this long for the school's answer before it counts lost
@@ -425,61 +423,20 @@ def _seed(
     database_url: str, load: Load, families: list[Family], directors: list[Director]
 ) -> Seeded:
     """The district imported through the services, one invitation per director, and each
-    family's chat linked to a guardian of its school (a `FamilyChat`, as a letter's code or a
-    verified phone number would leave it)."""
-    began = time.perf_counter()
-    district = generate_district(
-        seed=str(load.seed), schools=load.schools, pupils_per_school=load.families_per_school
+    family's chat linked to a guardian of its school (`bench.district.seed_district`)."""
+    district = seed_district(
+        database_url,
+        seed=str(load.seed),
+        pupils_per_school=load.families_per_school,
+        directors={n: [d.chat_id for d in directors if d.school == n] for n in range(load.schools)},
+        families={n: [f.chat_id for f in families if f.school == n] for n in range(load.schools)},
     )
-    engine = make_engine(database_url)
-    upgrade_schema(engine)
-    codes: dict[int, str] = {}
-    try:
-        for number, extraction in enumerate(district):
-            with session_scope(engine) as session:
-                school = add_school(
-                    session=session,
-                    uai=extraction.uai,
-                    name=extraction.name,
-                    city=extraction.city,
-                    actor="bench",
-                )
-                assert school.id is not None
-                import_roster(
-                    session=session, school_id=school.id, files=extraction.files, actor="bench"
-                )
-                for director in (d for d in directors if d.school == number):
-                    codes[director.chat_id], _expires = create_invitation(
-                        session=session, school_id=school.id, actor="bench"
-                    )
-                _link_families(session, school.id, [f for f in families if f.school == number])
-    finally:
-        engine.dispose()
     return Seeded(
-        pupils=sum(x.pupils for x in district),
-        guardians=sum(x.guardians for x in district),
-        codes=[codes[d.chat_id] for d in directors],
-        seconds=time.perf_counter() - began,
+        pupils=district.pupils,
+        guardians=district.guardians,
+        codes=[district.codes[d.chat_id] for d in directors],
+        seconds=district.seconds,
     )
-
-
-def _link_families(session: Any, school_id: int, families: list[Family]) -> None:
-    guardian_ids = list(
-        session.execute(
-            select(col(Account.guardian_id))
-            .join(Guardian, col(Guardian.id) == col(Account.guardian_id))
-            .where(col(Guardian.school_id) == school_id)
-            .order_by(col(Account.guardian_id))
-            .limit(len(families))
-        ).scalars()
-    )
-    if len(guardian_ids) < len(families):
-        raise RuntimeError(f"school {school_id} has only {len(guardian_ids)} accounts")
-    now = utcnow()
-    for family, guardian_id in zip(families, guardian_ids, strict=True):
-        session.add(
-            FamilyChat(telegram_user_id=family.chat_id, guardian_id=guardian_id, linked_at=now)
-        )
 
 
 def _database_rows(database_url: str) -> tuple[int, int]:

@@ -183,9 +183,19 @@ class PortalProcess:
 
 
 def seed(data_dir: Path, *, guardians: int, activated: int, provisional: int) -> Credentials:
-    """One school of `guardians` families, every child born on BIRTH_DATE, every letter
-    printed; `activated` of them activated (chosen password NEW_PASSWORD), `provisional`
-    kept for the login phases, the others for the activation flows."""
+    """`seed_database` on the portal's database in `data_dir`."""
+    return seed_database(
+        _settings(data_dir).sqlalchemy_url,
+        guardians=guardians,
+        activated=activated,
+        provisional=provisional,
+    )
+
+
+def seed_database(url: str, *, guardians: int, activated: int, provisional: int) -> Credentials:
+    """One school of `guardians` families on `url`, every child born on BIRTH_DATE, every
+    letter printed; `activated` of them activated (chosen password NEW_PASSWORD),
+    `provisional` kept for the login phases, the others for the activation flows."""
     from sqlmodel import update
 
     from bench.mail_bench import build_school
@@ -199,7 +209,7 @@ def seed(data_dir: Path, *, guardians: int, activated: int, provisional: int) ->
     )
     from models import Pupil
 
-    engine = make_engine(_settings(data_dir).sqlalchemy_url)
+    engine = make_engine(url)
     upgrade_schema(engine)
     with session_scope(engine) as session:
         _school_id, account_ids = build_school(session, guardians)

@@ -254,16 +254,18 @@ class Level:
 
 
 @contextlib.asynccontextmanager
-async def browsers(base_url: str, count: int) -> AsyncIterator[list[httpx.AsyncClient]]:
+async def browsers(
+    base_url: str, count: int, *, limits: httpx.Limits | None = None
+) -> AsyncIterator[list[httpx.AsyncClient]]:
     """`count` clients, made before any clock starts (an httpx client costs milliseconds of
-    CPU to make), each with its own cookie jar and its own address."""
+    CPU to make), each with its own cookie jar and its own address. By default idle
+    connections are dropped before uvicorn's 5 s keep-alive closes them under us."""
     clients = [
         httpx.AsyncClient(
             base_url=base_url,
             headers={"X-Forwarded-For": new_address()},
             timeout=120,
-            # Idle connections dropped before uvicorn's 5 s keep-alive closes them under us.
-            limits=httpx.Limits(keepalive_expiry=3.0),
+            limits=limits or httpx.Limits(keepalive_expiry=3.0),
         )
         for _ in range(count)
     ]

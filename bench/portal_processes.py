@@ -31,37 +31,28 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlmodel import update
 
-from bench.mail_bench import build_school
+from bench.portal_bench import seed_database
 from bench.portal_load import (
-    BIRTH_DATE,
-    NEW_PASSWORD,
     Credentials,
     Level,
+    browsers,
     closed_loop,
     health,
     login,
-    new_address,
     percentile,
 )
 from bench.results import Machine, read_vm_hwm_mb, write_section
-from bot.db import make_engine, session_scope, upgrade_schema
 from bot.services.accounts import (
     CHOSEN_HASHER,
     PROVISIONAL_HASHER,
-    begin_activation,
-    confirm_activation,
-    hash_chosen_password,
-    lifecycle,
-    notify_accounts,
 )
-from models import Pupil
 
 SECTION = "portal-processes"
 CHOSEN = "login, chosen password"
@@ -93,36 +84,8 @@ QUICK = Options(processes=[1, 2], clients=4, duration=1.0, guardians=16)
 def seed(url: str, guardians: int) -> Credentials:
     """One school of `guardians` families on `url`, every letter printed, every child born on
     BIRTH_DATE; half of them activated with NEW_PASSWORD, the other half kept provisional."""
-    engine = make_engine(url)
-    upgrade_schema(engine)
-    with session_scope(engine) as session:
-        _school_id, account_ids = build_school(session, guardians)
-        session.exec(update(Pupil).values(birth_date=BIRTH_DATE))
-        batch = notify_accounts(session=session, account_ids=account_ids, actor="bench")
-    issued = [(credential.identifier, credential.password or "") for credential in batch.issued]
-    half = len(issued) // 2
-    shared = hash_chosen_password(NEW_PASSWORD)  # one hash for all: the verify costs the same
-    original = lifecycle.hash_chosen_password
-    lifecycle.hash_chosen_password = lambda _password: shared  # type: ignore[assignment]
-    try:
-        with session_scope(engine) as session:
-            for credential in batch.issued[:half]:
-                begin_activation(
-                    session=session,
-                    account_id=credential.account_id,
-                    new_password=NEW_PASSWORD,
-                    email=f"activated{credential.account_id}@famille.example.org",
-                    actor="bench",
-                )
-                confirm_activation(session=session, account_id=credential.account_id, actor="bench")
-    finally:
-        lifecycle.hash_chosen_password = original
-    engine.dispose()
-    return Credentials(
-        activated=[(identifier, NEW_PASSWORD) for identifier, _ in issued[:half]],
-        provisional=issued[half:],
-        to_activate=[],
-    )
+    half = guardians // 2
+    return seed_database(url, guardians=guardians, activated=half, provisional=guardians - half)
 
 
 # --- The portal command ----------------------------------------------------------------------
@@ -262,24 +225,10 @@ class ProcessRun:
     exit_code: int | None = None
 
 
-@contextlib.asynccontextmanager
-async def families(base_url: str, count: int) -> AsyncIterator[list[httpx.AsyncClient]]:
+def families(base_url: str, count: int) -> AbstractAsyncContextManager[list[httpx.AsyncClient]]:
     """`count` browsers, each with its cookie jar and its address, opening a new connection
     per request (as a reverse proxy towards its upstream, unless told to keep them)."""
-    clients = [
-        httpx.AsyncClient(
-            base_url=base_url,
-            headers={"X-Forwarded-For": new_address()},
-            timeout=120,
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
-        for _ in range(count)
-    ]
-    try:
-        yield clients
-    finally:
-        for client in clients:
-            await client.aclose()
+    return browsers(base_url, count, limits=httpx.Limits(max_keepalive_connections=0))
 
 
 async def _phases(
