@@ -143,9 +143,9 @@ class PostgresServer:
 
     def empty_database(self, name: str) -> None:
         """Bring a database copied from a migrated template back to its empty state, in place:
-        every connection to it cut, the rows of every table that has some deleted (the schema's
-        version kept), every sequence restarted. 20 ms where a new copy takes 350 ms (creating
-        a database from a template checkpoints the whole server)."""
+        every connection to it cut, every table that has rows truncated (the schema's version
+        kept), every sequence restarted. ≈ 20 ms where a new copy takes 350 ms (creating a
+        database from a template checkpoints the whole server)."""
         with psycopg.connect(
             host="127.0.0.1", port=self.port, user="postgres", dbname=name, autocommit=True
         ) as conn:
@@ -172,10 +172,11 @@ class PostgresServer:
                 )
             ]
             with conn.transaction():
-                # Foreign keys are not checked for the deletion: every row goes.
-                conn.execute("SET LOCAL session_replication_role = replica")
-                for table in filled:
-                    conn.execute(f'DELETE FROM "{table}"')
+                # TRUNCATE, not DELETE: a table a large test filled would keep its pages (and
+                # the planner its size) until a vacuum, and every later scan would read them.
+                if filled:
+                    tables = ", ".join(f'"{table}"' for table in filled)
+                    conn.execute(f"TRUNCATE {tables} CASCADE")
                 for sequence in sequences:
                     conn.execute(f"ALTER SEQUENCE {sequence} RESTART")
 
