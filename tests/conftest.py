@@ -106,10 +106,9 @@ def sqlite_engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def session(sqlite_engine: Engine) -> Iterator[Session]:
-    """A session on a clean SQLite database (test modules whose services depend on the
-    database define their own `session` on `engine`, SQLite then PostgreSQL)."""
-    with Session(sqlite_engine, expire_on_commit=False) as session:
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on a clean database (SQLite, then PostgreSQL)."""
+    with Session(engine, expire_on_commit=False) as session:
         yield session
 
 

@@ -403,9 +403,10 @@ def make_bot(
 
 
 @pytest.fixture
-def bot(bot_factory: Callable[..., BotProcess]) -> BotProcess:
-    """The bot process, started and polling, with an empty database."""
-    process = bot_factory()
+def bot(make_bot: Callable[..., BotProcess]) -> BotProcess:
+    """The bot process, started and polling, with an empty database (SQLite, then
+    PostgreSQL)."""
+    process = make_bot()
     process.start()
     return process
 
@@ -449,10 +450,11 @@ def smtp() -> Iterator[SmtpTestServer]:
 
 
 @pytest.fixture
-def portal_bot(bot_factory: Callable[..., BotProcess], smtp: SmtpTestServer) -> BotProcess:
-    """The bot, mailing through the test's SMTP server, its portal on a free local port."""
+def portal_bot(make_bot: Callable[..., BotProcess], smtp: SmtpTestServer) -> BotProcess:
+    """The bot, mailing through the test's SMTP server, its portal on a free local port (on
+    SQLite, then PostgreSQL)."""
     port = free_port()
-    process = bot_factory(
+    process = make_bot(
         env=smtp_env(smtp)
         | {"PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_URL": f"http://127.0.0.1:{port}"}
     )

@@ -322,8 +322,11 @@ def big_school_files(folder: Path) -> tuple[bytes, bytes]:
     return encode(pupils), encode(guardians)
 
 
+# On PostgreSQL, where a district sends: a kill in the middle of a send is tested on both
+# databases, on a smaller batch, by test_kill_faults.py.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_kill_during_a_300_message_batch_loses_no_guardian(
-    bot_factory: Callable[..., BotProcess], bot_api: ThreadedBotApi, smtp: SmtpTestServer
+    make_bot: Callable[..., BotProcess], bot_api: ThreadedBotApi, smtp: SmtpTestServer
 ) -> None:
     original = smtp.handler.handle_DATA
 
@@ -334,7 +337,7 @@ def test_kill_during_a_300_message_batch_loses_no_guardian(
         return await original(*args)  # type: ignore[arg-type]
 
     smtp.handler.handle_DATA = slow  # type: ignore[method-assign]
-    bot = bot_factory(env=smtp_env(smtp))
+    bot = make_bot(env=smtp_env(smtp))
     bot.start()
     school = bot.seed_school()
     eleves, responsables = big_school_files(SAMPLES)

@@ -538,15 +538,16 @@ def account_state(bot: BotProcess, account_id: int) -> AccountState:
         return AccountState(account.state)
 
 
+# On PostgreSQL, as a district's portal runs; the portal's activation is tested on both databases
+# in tests/portal/.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_activation_killed_at_random_points_happens_whole_or_not_at_all_and_can_be_redone(
-    bot_factory: Callable[..., BotProcess], bot_api: ThreadedBotApi, smtp: SmtpTestServer
+    make_bot: Callable[..., BotProcess], bot_api: ThreadedBotApi, smtp: SmtpTestServer
 ) -> None:
     rng = random.Random(f"{SEED}:activation")
     port = free_port()
     portal = f"http://127.0.0.1:{port}"
-    bot = bot_factory(
-        env=smtp_env(smtp) | {"PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_URL": portal}
-    )
+    bot = make_bot(env=smtp_env(smtp) | {"PORTAL_BIND": f"127.0.0.1:{port}", "PORTAL_URL": portal})
     bot.start()
     letters = printed_letters(bot, KILLS)
     # Where each kill lands: while the form is sent (password hashed, account and e-mail

@@ -99,6 +99,9 @@ def print_letters(director: ThreadedUser, argument: str) -> bytes:
     press(director, preview, state.PRINT)
     sent = director.wait_for(lambda m: m.document is not None, 60)
     assert sent.document is not None
+    # The PDF goes first, then the letters are recorded (the accounts « notified ») and the
+    # status says ✅: what the director reads before handing the letters out.
+    director.wait_for(lambda m: m.content.startswith("✅") and m.document is None, REPLY_TIMEOUT)
     return sent.document.data
 
 

@@ -31,8 +31,8 @@ ONE_OF_EACH = sorted([PROVISIONAL, CHOSEN_PARAMETERS])
 
 
 @pytest.fixture
-def db(sqlite_engine: Engine) -> Iterator[Session]:
-    with Session(sqlite_engine, expire_on_commit=False) as session:
+def db(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
         yield session
 
 
