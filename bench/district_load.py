@@ -63,6 +63,7 @@ from bench.load_probes import (
 )
 from bench.results import Machine, write_section
 from bot.sandbox.botapi import ThreadedBotApi
+from bot.services.helpdesk import MAX_REQUESTS_PER_DAY
 from handlers.distribution.state import SEND
 from tests.mailtools import free_port
 from tests.postgres import PostgresServer
@@ -208,6 +209,8 @@ class Run:
     started: float = 0.0
     sent: list[Sent] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)  # flows that got no complete reply
+    # Help requests filed today by each family's chat: the bot takes MAX_REQUESTS_PER_DAY.
+    filed: Counter[int] = field(default_factory=Counter)
     summaries: dict[int, float] = field(default_factory=dict)  # school → its summary's time
     lost: int = 0
     duplicated: int = 0
@@ -285,6 +288,7 @@ async def _question(run: Run, person: Person, plan: random.Random) -> list[Any] 
         return None
     await asyncio.sleep(plan.uniform(1.0, 3.0))
     text = f"Bonjour, il manque un enfant sur mon compte (famille {person.index})."
+    run.filed[person.chat_id] += 1
     return await _step(run, person, QUESTION, text)
 
 
@@ -332,6 +336,8 @@ async def _act(run: Run, person: Person) -> None:
             await _envoyer(run, person)
         else:
             command = plan.choices([c for c, _ in mix], [w for _, w in mix])[0]
+            if command == "/question" and run.filed[person.chat_id] >= MAX_REQUESTS_PER_DAY:
+                command = "/etat"  # the day's requests are filed: the family follows them
             if command == "/question":
                 answered = await _question(run, person, plan)
             else:
@@ -379,6 +385,8 @@ async def _calibrate(run: Run) -> None:
     async def ask(person: Person, commands: Sequence[tuple[str, str]]) -> None:
         for command, text in commands:
             run.expected[_key(person, command)] = await _count_reply(person, text)
+            if command == QUESTION:
+                run.filed[person.chat_id] += 1
 
     families = [p for p in run.people if p.role == "family"]
     words = [c for c, _weight in FAMILY_MIX if c != "/question"]
@@ -648,7 +656,8 @@ def _scenario(outcome: Outcome) -> str:
         "Families: "
         + ", ".join(f"`{c}` ×{w}" for c, w in FAMILY_MIX)
         + " (`question` is the question typed after its prompt: its « ✅ » comes with a notice "
-        "to each director of the school); directors: "
+        f"to each director of the school; a family files at most {MAX_REQUESTS_PER_DAY} a day, "
+        "as the bot allows, then sends `/etat` instead); directors: "
         + ", ".join(f"`{c}` ×{w}" for c, w in DIRECTOR_MIX)
         + f", and one director per school `{ENVOYER}` then [Envoyer] (`/envoyer ✓`: from the "
         "press to the summary, once the bot drew and hashed the passwords and its outbox "
