@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.district import generate_school
 from bench.results import ROOT, Machine, read_vm_hwm_mb, write_section
+from bot.sandbox.onde_generator import generate_school
 
 TARGET_P95_MS = 150.0
 GUARDIANS = 1_000
