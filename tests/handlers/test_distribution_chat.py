@@ -18,7 +18,9 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select, update
 from sqlmodel import Session, col
+from telegram.ext import Application
 
+import handlers
 from bot.jobs import OutboxSender, RunningSender, start_sender, sweep_deletions
 from bot.sandbox.botapi import ChatMessage, SandboxUser
 from bot.services.accounts.passwords import PROVISIONAL_ALPHABET, verify_password
@@ -72,6 +74,18 @@ async def sender(bot_harness: BotHarness) -> AsyncIterator[RunningSender]:
 def fast_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(distribution_progress, "POLL_INTERVAL", 0.1)
     monkeypatch.setattr(distribution_progress, "EDIT_INTERVAL", 0.5)
+
+
+def slow_menus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Command menus that take 1.5 s to install, as hundreds of directors' do at a start: the
+    scheduler, which starts after them, then finds the jobs added for the start late."""
+    install = handlers.install_command_menus
+
+    async def slowly(application: Application) -> None:
+        await asyncio.sleep(1.5)
+        await install(application)
+
+    monkeypatch.setattr(handlers, "install_command_menus", slowly)
 
 
 async def director_with_roster(harness: BotHarness, samples_dir: Path) -> DirectorChat:
@@ -285,10 +299,10 @@ async def test_progress_is_throttled_and_the_director_keeps_using_the_bot(
             OutboxSender.from_settings(settings, bot_harness.engine, poll_interval=0.2)
         )
         try:
-            shown = await ask(director.user, "/envoyer ecole", has_button(state.SEND))
+            shown = await ask(director.user, "/envoyer CM1", has_button(state.SEND))
             planned = len(
                 bot_harness.call(
-                    plan_email_distribution, school_id=director.school_id, scope_tokens=["e"]
+                    plan_email_distribution, school_id=director.school_id, scope_tokens=["CM1"]
                 ).planned
             )
             await press(director.user, shown, state.SEND)
@@ -314,6 +328,44 @@ async def test_progress_is_throttled_and_the_director_keeps_using_the_bot(
     assert all(a != b for a, b in itertools.pairwise(texts))
     times = [call.time for call in edits[:-1]]  # the last one closes the batch at once
     assert all(b - a >= 0.9 for a, b in itertools.pairwise(times))
+
+
+async def test_a_batch_left_in_progress_is_followed_to_its_summary_after_a_slow_restart(
+    bot_harness: BotHarness,
+    samples_dir: Path,
+    fast_progress: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bot stops while its e-mails wait in the outbox; after a start slow enough for
+    APScheduler's one-second default to drop a late job, the progress is followed again and
+    the director still gets the summary."""
+    director = await director_with_roster(bot_harness, samples_dir)
+    expected = {
+        entry.account_id
+        for entry in bot_harness.call(
+            plan_email_distribution, school_id=director.school_id, scope_tokens=["CM1"]
+        ).planned
+    }
+    shown = await ask(director.user, "/envoyer CM1", has_button(state.SEND))
+    await press(director.user, shown, state.SEND)
+    await director.user.wait_for(lambda m: "▱" in m.content, timeout=30)
+    await bot_harness.stop()  # no sender ran: every e-mail is still in the outbox
+    maildir = maildir_path(bot_harness.settings)
+    assert not maildir.exists() or not read_maildir(maildir)
+    slow_menus(monkeypatch)
+    director.user.drain()
+    await bot_harness.start()
+    running = start_sender(
+        OutboxSender.from_settings(bot_harness.settings, bot_harness.engine, poll_interval=0.2)
+    )
+    try:
+        summary = await director.user.wait_for(contains_summary, timeout=30)
+    finally:
+        await running.stop()
+    assert str(len(expected)) in summary.content
+    assert len(read_maildir(maildir)) == len(expected)
+    states = accounts(bot_harness, director.school_id)
+    assert all(states[account_id].state == AccountState.NOTIFIED for account_id in expected)
 
 
 # --- /pdf -------------------------------------------------------------------------------------
@@ -397,8 +449,8 @@ async def test_pdf_asks_for_the_document_password_then_sends_an_encrypted_pdf(
             assert len(single.pages) == 1
 
 
-async def test_pdf_is_deleted_after_the_retention_even_across_a_restart(
-    bot_harness: BotHarness, samples_dir: Path
+async def test_pdf_is_deleted_after_the_retention_even_across_a_slow_restart(
+    bot_harness: BotHarness, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     director = await director_with_roster(bot_harness, samples_dir)
     bot_harness.call(
@@ -438,7 +490,8 @@ async def test_pdf_is_deleted_after_the_retention_even_across_a_restart(
             .where(col(ScheduledDeletion.message_id) == second.message_id)
             .values(delete_at=utcnow() - timedelta(minutes=1))
         )
-    await bot_harness.start(install_menus=False)
+    slow_menus(monkeypatch)
+    await bot_harness.start()
     deadline = time.monotonic() + 10
     while (user.chat_id, second.message_id) not in bot_harness.server.deleted:
         assert time.monotonic() < deadline, "the PDF was not deleted after the restart"
