@@ -72,7 +72,10 @@ def _is_translated(string: str | tuple[str, ...] | list[str] | None, fuzzy: bool
     return not fuzzy and bool(forms) and all(forms)
 
 
-def _load_catalog(language: str) -> _gettext.GNUTranslations | None:
+@cache
+def _compiled_catalog(language: str) -> bytes | None:
+    """The catalog of `language` compiled to .mo bytes, once per process: French, the fallback of
+    every other language, is parsed once instead of once per language (≈ 50 ms each)."""
     catalog = load_catalog(language)
     if catalog is None:
         return None
@@ -84,8 +87,12 @@ def _load_catalog(language: str) -> _gettext.GNUTranslations | None:
     buffer = BytesIO()
     # Compiling in memory keeps the .po the only source: no build step, no stale .mo.
     write_mo(buffer, catalog, use_fuzzy=False)
-    buffer.seek(0)
-    return _gettext.GNUTranslations(buffer)
+    return buffer.getvalue()
+
+
+def _load_catalog(language: str) -> _gettext.GNUTranslations | None:
+    compiled = _compiled_catalog(language)
+    return None if compiled is None else _gettext.GNUTranslations(BytesIO(compiled))
 
 
 @cache
