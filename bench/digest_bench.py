@@ -34,14 +34,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from bench.digest_broadcast import Broadcast, broadcast_digest
-from bench.district import SchoolExtraction, generate_district
+from bench.district import SchoolExtraction, generate_district, import_school
 from bench.results import Machine, seconds, verdict, write_section
 from bot.config import get_settings
 from bot.db import make_engine, session_scope, upgrade_schema
 from bot.jobs.digest_message import chart_title, compose_digest
 from bot.services.digests import DigestContent, digest_content, digest_contents, render_chart
-from bot.services.roster import import_roster
-from bot.services.schools import add_school
 from models import (
     Account,
     AccountState,
@@ -224,18 +222,7 @@ def load_district(url: str, district: Sequence[SchoolExtraction], now: datetime)
     school_ids = []
     for extraction in district:
         with session_scope(engine) as session:
-            school = add_school(
-                session=session,
-                uai=extraction.uai,
-                name=extraction.name,
-                city=extraction.city,
-                actor="bench",
-            )
-            assert school.id is not None
-            school_ids.append(school.id)
-            import_roster(
-                session=session, school_id=school.id, files=extraction.files, actor="bench"
-            )
+            school_ids.append(import_school(session, extraction))
     with session_scope(engine) as session:
         _spread_states(session, now)
         _history(session, school_ids, now)

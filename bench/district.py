@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from bot.db import make_engine, session_scope, upgrade_schema
 from bot.sandbox.onde_generator import (
@@ -37,8 +37,31 @@ __all__ = [
     "SeededDistrict",
     "generate_district",
     "generate_school",
+    "import_school",
+    "register_school",
     "seed_district",
 ]
+
+
+def register_school(session: Session, extraction: SchoolExtraction) -> int:
+    """Register a generated school, as `educonnect-bot school add` does; its id."""
+    school = add_school(
+        session=session,
+        uai=extraction.uai,
+        name=extraction.name,
+        city=extraction.city,
+        actor="bench",
+    )
+    assert school.id is not None
+    return school.id
+
+
+def import_school(session: Session, extraction: SchoolExtraction) -> int:
+    """Register a generated school and import its ONDE files, as a director's upload does
+    (before any clock starts); its id."""
+    school_id = register_school(session, extraction)
+    import_roster(session=session, school_id=school_id, files=extraction.files, actor="bench")
+    return school_id
 
 
 @dataclass(frozen=True)
@@ -72,22 +95,12 @@ def seed_district(
     try:
         for number, extraction in enumerate(district):
             with session_scope(engine) as session:
-                school = add_school(
-                    session=session,
-                    uai=extraction.uai,
-                    name=extraction.name,
-                    city=extraction.city,
-                    actor="bench",
-                )
-                assert school.id is not None
-                import_roster(
-                    session=session, school_id=school.id, files=extraction.files, actor="bench"
-                )
+                school_id = import_school(session, extraction)
                 for chat_id in directors[number]:
                     codes[chat_id], _expires = create_invitation(
-                        session=session, school_id=school.id, actor="bench"
+                        session=session, school_id=school_id, actor="bench"
                     )
-                emails[number] = _link_families(session, school.id, families.get(number, ()))
+                emails[number] = _link_families(session, school_id, families.get(number, ()))
     finally:
         engine.dispose()
     return SeededDistrict(

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.district import SchoolExtraction, generate_district, generate_school
+from bench.district import SchoolExtraction, generate_district, generate_school, register_school
 from bench.results import (
     Machine,
     current_rss_mb,
@@ -361,21 +361,13 @@ def _write(name: str, extractions: list[SchoolExtraction], root: Path) -> Datase
 def _prepare_database(url: str, dataset: Dataset) -> list[dict[str, Any]]:
     """Migrate the empty database and register the dataset's schools (not timed)."""
     from bot.db import make_engine, session_scope, upgrade_schema
-    from bot.services.schools import add_school
 
     engine = make_engine(url)
     upgrade_schema(engine)
     schools = []
     with session_scope(engine) as session:
         for extraction, folder in zip(dataset.extractions, dataset.folders, strict=True):
-            school = add_school(
-                session=session,
-                uai=extraction.uai,
-                name=extraction.name,
-                city=extraction.city,
-                actor="bench",
-            )
-            schools.append({"id": school.id, "dir": str(folder)})
+            schools.append({"id": register_school(session, extraction), "dir": str(folder)})
     engine.dispose()
     return schools
 

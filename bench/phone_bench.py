@@ -29,13 +29,11 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from bench.district import SchoolExtraction, generate_district
+from bench.district import SchoolExtraction, generate_district, import_school
 from bench.results import Machine, verdict, write_section
 from bot.db import make_engine, session_scope, upgrade_schema
 from bot.services.accounts import link_by_phone, normalise_phone
 from bot.services.accounts.phone_links import _active_guardians
-from bot.services.roster import import_roster
-from bot.services.schools import add_school
 from models import Account, Guardian
 
 TARGET_MS = 5.0
@@ -154,18 +152,7 @@ def _load(url: str, district: list[SchoolExtraction], run: DatabaseRun) -> list[
     started = time.perf_counter()
     for extraction in district:
         with session_scope(engine) as session:
-            school = add_school(
-                session=session,
-                uai=extraction.uai,
-                name=extraction.name,
-                city=extraction.city,
-                actor="bench",
-            )
-            assert school.id is not None
-            school_ids.append(school.id)
-            import_roster(
-                session=session, school_id=school.id, files=extraction.files, actor="bench"
-            )
+            school_ids.append(import_school(session, extraction))
     run.import_s = time.perf_counter() - started
     if engine.dialect.name == "postgresql":
         # What autovacuum does within a minute of an import: statistics for the planner.
