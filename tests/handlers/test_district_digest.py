@@ -103,7 +103,7 @@ async def test_the_district_digest_comes_on_monday_at_eight_with_its_chart(
     bot_harness: BotHarness, clock: time_machine.Traveller
 ) -> None:
     inspector = await _inspector(bot_harness)
-    assert _armed_at(bot_harness) == MONDAY
+    await _armed_for(bot_harness, MONDAY)
 
     await _tick(bot_harness, clock, MONDAY - timedelta(minutes=1))
     assert bot_harness.call(_runs) == []
@@ -117,7 +117,7 @@ async def test_the_district_digest_comes_on_monday_at_eight_with_its_chart(
     assert "École Hugo" in text.content and "École Ferry" in text.content
     assert chart.photo is not None and chart.photo.data.startswith(b"\x89PNG")
     # The next one is armed for the Monday after.
-    assert _armed_at(bot_harness) == MONDAY + timedelta(days=7)
+    await _armed_for(bot_harness, MONDAY + timedelta(days=7))
 
 
 async def test_the_next_week_says_what_changed(
