@@ -151,6 +151,9 @@ def screenshot(page: Page, name: str) -> None:
 # --- the test ----------------------------------------------------------------------------------
 
 
+# The browser is what this test adds: the portal's database work is the same code the portal's
+# and the chat's tests run on both databases, and Chromium is the suite's heaviest process.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_parent_activates_from_a_printed_letter_on_a_phone_and_the_light_turns_green(
     portal_bot: BotProcess, bot_api: ThreadedBotApi, smtp: SmtpTestServer, phone: Page
 ) -> None:
