@@ -3,11 +3,9 @@ verifications it makes — their parameters are in each hash — not with a stop
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.services.accounts import login
@@ -28,12 +26,6 @@ PROVISIONAL = (
 CHOSEN_PARAMETERS = (CHOSEN_HASHER.memory_cost, CHOSEN_HASHER.time_cost, CHOSEN_HASHER.parallelism)
 # What every failure must cost: one verification of each kind.
 ONE_OF_EACH = sorted([PROVISIONAL, CHOSEN_PARAMETERS])
-
-
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
 
 
 @pytest.fixture
@@ -79,10 +71,10 @@ def _fails(session: Session, identifier: str, password: str) -> None:
 
 
 def test_every_failed_login_verifies_one_hash_at_each_parameter_set(
-    db: Session, verified: list[tuple[int, int, int]]
+    session: Session, verified: list[tuple[int, int, int]]
 ) -> None:
-    waiting, activated = _school(db, 2)
-    _activate(db, activated)
+    waiting, activated = _school(session, 2)
+    _activate(session, activated)
     cases = {
         "unknown identifier": ("nobody.here", "Vacances-2026!"),
         "wrong password, provisional one outstanding": (waiting.identifier, "ABCDEFGH"),
@@ -92,37 +84,39 @@ def test_every_failed_login_verifies_one_hash_at_each_parameter_set(
     costs = {}
     for case, (identifier, password) in cases.items():
         verified.clear()
-        _fails(db, identifier, password)
+        _fails(session, identifier, password)
         costs[case] = sorted(verified)
 
     assert costs == dict.fromkeys(cases, ONE_OF_EACH)
 
 
 def test_an_account_without_credentials_costs_what_an_unknown_identifier_costs(
-    db: Session, verified: list[tuple[int, int, int]]
+    session: Session, verified: list[tuple[int, int, int]]
 ) -> None:
-    school = make_school_with_guardians(db, 1)  # an account, never issued a password
-    db.commit()
+    school = make_school_with_guardians(session, 1)  # an account, never issued a password
+    session.commit()
     [never_issued] = school.accounts
 
-    _fails(db, never_issued.identifier, "ABCDEFGH")
+    _fails(session, never_issued.identifier, "ABCDEFGH")
 
     assert sorted(verified) == ONE_OF_EACH
 
 
 def test_a_successful_login_pays_only_its_own_verification(
-    db: Session, verified: list[tuple[int, int, int]]
+    session: Session, verified: list[tuple[int, int, int]]
 ) -> None:
-    waiting, activated = _school(db, 2)
-    _activate(db, activated)
+    waiting, activated = _school(session, 2)
+    _activate(session, activated)
     assert waiting.password is not None
 
     verified.clear()
     assert verify_login(
-        session=db, identifier=waiting.identifier, password=waiting.password, now=LATER
+        session=session, identifier=waiting.identifier, password=waiting.password, now=LATER
     )
     assert verified == [PROVISIONAL]
 
     verified.clear()
-    assert verify_login(session=db, identifier=activated.identifier, password=CHOSEN, now=LATER)
+    assert verify_login(
+        session=session, identifier=activated.identifier, password=CHOSEN, now=LATER
+    )
     assert verified == [CHOSEN_PARAMETERS]
