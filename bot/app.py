@@ -88,6 +88,17 @@ def build_application(settings: Settings, engine: Engine) -> EduConnectApplicati
     assert isinstance(application, EduConnectApplication)
     application.settings = settings
     application.db = ServiceRunner(engine)
+    # A job whose time came before the scheduler ran still runs, once: the scheduler starts
+    # after post_init, which installs the command menus (seconds, with hundreds of directors),
+    # and APScheduler's default drops a job more than a second late — the start's own jobs
+    # among them (following the e-mail batches in progress, deleting the PDFs due). A job that
+    # must not run too late says so itself (`misfire_grace_time` in its job_kwargs).
+    job_queue = application.job_queue
+    assert job_queue is not None  # the job-queue extra is a dependency
+    job_queue.scheduler.configure(
+        job_defaults={"misfire_grace_time": None, "coalesce": True},
+        **job_queue.scheduler_configuration,
+    )
     # Group -2 first: a user who blocked the bot and writes again gets broadcasts again.
     application.add_handler(TypeHandler(Update, forget_unblocked), group=-2)
     # Group -1 runs before every handler: it sets the language of this update.

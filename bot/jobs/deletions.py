@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from telegram import ReplyParameters
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -28,10 +27,6 @@ WAKE_JOB = "letters:delete"
 # Catches deletions recorded by another process (or a wake-up lost to a clock change).
 SWEEP_INTERVAL = 600.0
 RETRY_DELAY = timedelta(minutes=1)
-# A wake-up that comes late still runs: APScheduler's default would drop a job more than a
-# second late, and the scheduler starts only after the command menus are installed (seconds,
-# with hundreds of directors) — the PDFs due meanwhile would stay in the chats.
-JOB_KWARGS: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True}
 _BATCH = 100
 
 
@@ -46,7 +41,7 @@ def arm(application: Application, at: datetime) -> None:
             return  # an earlier wake-up will arm this one afterwards
         job.schedule_removal()
     delay = max(0.0, (at - utcnow()).total_seconds())
-    job_queue.run_once(_wake, when=delay, name=WAKE_JOB, job_kwargs=JOB_KWARGS)
+    job_queue.run_once(_wake, when=delay, name=WAKE_JOB)
 
 
 async def _delete(application: Application, due: DueDeletion) -> bool:
@@ -121,7 +116,5 @@ def setup(application: Application) -> None:
     if job_queue is None:  # pragma: no cover - the job-queue extra is a dependency
         log.error("no job queue: PDFs of letters will not be deleted from chats")
         return
-    job_queue.run_once(_wake, when=0, name=WAKE_JOB, job_kwargs=JOB_KWARGS)
-    job_queue.run_repeating(
-        _sweep_job, interval=SWEEP_INTERVAL, first=SWEEP_INTERVAL, job_kwargs=JOB_KWARGS
-    )
+    job_queue.run_once(_wake, when=0, name=WAKE_JOB)
+    job_queue.run_repeating(_sweep_job, interval=SWEEP_INTERVAL, first=SWEEP_INTERVAL)

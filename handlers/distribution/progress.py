@@ -43,10 +43,6 @@ FOLLOWED_KEY = "followed_batches"
 EDIT_INTERVAL = 3.0
 POLL_INTERVAL = 1.0
 _BAR_CELLS = 10
-# The batches left in progress are followed again as soon as the scheduler runs, however late
-# it starts (APScheduler's default would drop a job more than a second late; the scheduler
-# starts after the command menus are installed: seconds, with hundreds of directors).
-RESUME_JOB_KWARGS: dict[str, Any] = {"misfire_grace_time": None}
 
 
 @dataclass(frozen=True)
@@ -289,4 +285,4 @@ async def _resume(context: BotContext) -> None:
 def setup(application: Application) -> None:
     """Resume following the batches in progress once the application runs."""
     if application.job_queue is not None:
-        application.job_queue.run_once(_resume, when=0, job_kwargs=RESUME_JOB_KWARGS)
+        application.job_queue.run_once(_resume, when=0)
