@@ -12,7 +12,6 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -112,7 +111,7 @@ def seed_district(
     )
 
 
-def _link_families(session: Any, school_id: int, chat_ids: Sequence[int]) -> Counter[str]:
+def _link_families(session: Session, school_id: int, chat_ids: Sequence[int]) -> Counter[str]:
     """Link each chat to an account of the school; the school's valid guardian addresses."""
     rows = session.execute(
         select(col(Account.guardian_id), col(Guardian.email))
