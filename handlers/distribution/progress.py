@@ -212,10 +212,10 @@ async def follow_batch(application: Application, batch_id: str, batch: BatchStar
                     await application.update_persistence()
                 return
             text = progress_text(progress)
-            now = time.monotonic()
-            if text != shown and now - last_edit >= EDIT_INTERVAL:
+            if text != shown and time.monotonic() - last_edit >= EDIT_INTERVAL:
                 await _edit(application, batch, text)
-                shown, last_edit = text, now
+                # Counted from the edit's answer: a slow request never brings the next one closer.
+                shown, last_edit = text, time.monotonic()
             await _sleep_while_running(application, POLL_INTERVAL)
 
 
