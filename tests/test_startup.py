@@ -40,3 +40,21 @@ def test_a_chart_draws_in_a_fresh_process() -> None:
         """
     )
     assert head == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_entry_point_freezes_what_start_up_made_and_collects_again_after() -> None:
+    # The command line's entry point pauses the garbage collector while it imports: it must be
+    # running again once the command starts, or a long-running bot would never free a cycle.
+    enabled, frozen, collected = _run(
+        """
+        import gc
+        import bot.__main__
+        cycle = []
+        cycle.append(cycle)
+        del cycle
+        print(gc.isenabled(), gc.get_freeze_count(), gc.collect())
+        """
+    ).split()
+    assert enabled == b"True"
+    assert int(frozen) > 50_000, "the start-up objects were not frozen"
+    assert int(collected) >= 1, "a cycle made after the start was not collected"
