@@ -28,7 +28,11 @@ MAX_FOLDER_SHARE = 0.25
 # import and needed by few processes (tests/test_startup.py checks that the command line and
 # the bot start without them). Our own modules are never imported inside a function: that is
 # how an import cycle hides.
-LAZY_IMPORTS = {"matplotlib": "≈ 0.6 s to import; only the processes drawing a chart need it"}
+LAZY_IMPORTS = {
+    "matplotlib": "≈ 0.6 s to import; only the processes drawing a chart need it",
+    "fpdf": "≈ 0.25 s (fontTools, NumPy, Pillow); only the processes drawing letters need it",
+    "pypdf": "≈ 0.06 s; only the processes cutting, protecting or reading letters need it",
+}
 
 # Lower layers never import higher ones. A module's layer is its longest matching prefix.
 LAYERS = {

@@ -58,3 +58,36 @@ def test_the_entry_point_freezes_what_start_up_made_and_collects_again_after() -
     assert enabled == b"True"
     assert int(frozen) > 50_000, "the start-up objects were not frozen"
     assert int(collected) >= 1, "a cycle made after the start was not collected"
+
+
+def test_letters_are_drawn_cut_and_protected_in_a_fresh_process() -> None:
+    out = _run(
+        """
+        import io, sys, zipfile
+        from datetime import date
+        from bot.services.accounts import CredentialKind
+        from bot.services.letters import (
+            ChildLine, Letter, encrypt_pdf, individual_documents_zip, render_letters,
+            split_letters,
+        )
+        print("fpdf" in sys.modules, "pypdf" in sys.modules)
+        letter = Letter(
+            account_id=1, kind=CredentialKind.FIRST, civility="Mme", first_name="Céline",
+            last_name="Dupont", email=None, language="ar", school_name="École Jean-Jaurès",
+            school_uai="0751234A", school_city="Lyon",
+            children=(ChildLine("Léa", "Dupont", "CM1"),),
+            identifier="celine.dupont1", password="BUNZ57DM", expires_at=None,
+            portal_url="https://educonnect.example", activation_url="https://educonnect.example/a",
+            bot_link_url=None, family_link_code="Lk0001x9QmZ2rT7vW4yB8nC3",
+            letter_date=date(2026, 11, 30),
+        )
+        pdf = render_letters([letter])
+        files = split_letters(pdf, [letter], password="document")
+        protected = encrypt_pdf(pdf, "document")
+        archive = individual_documents_zip(
+            pdf=protected, document_password="document", filenames=["a.pdf"]
+        )
+        print(pdf[:5].decode(), len(files), zipfile.ZipFile(io.BytesIO(archive)).namelist())
+        """
+    ).decode()
+    assert out.splitlines() == ["False False", "%PDF- 1 ['a.pdf']"]

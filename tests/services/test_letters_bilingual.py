@@ -108,7 +108,7 @@ def test_arabic_is_shaped_into_its_joined_forms() -> None:
     with use_language("ar"):
         text = letter_text(letter, tz=PARIS)
     document.letter_page(letter, text, number=1, continued=False, rtl=True)
-    regular = document.fonts["notosansarabic"]
+    regular = document.pdf.fonts["notosansarabic"]
     used = {glyph.glyph_id for glyph, _ in regular.subset.items() if glyph is not None}
     joined = _arabic_glyphs(ARABIC_WORD)
     isolated = [glyph for letter_ in ARABIC_WORD for glyph in _arabic_glyphs(letter_)]

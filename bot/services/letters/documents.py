@@ -11,9 +11,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.errors import PdfReadError
-
 from bot.services.letters.protection import BatchEncryption
 from bot.services.letters.rendering import letter_page_groups, zip_letters
 
@@ -27,6 +24,9 @@ def individual_documents_zip(
 ) -> bytes:
     """A ZIP of one PDF per letter of `pdf` (letter i named `filenames[i]`), each encrypted
     with `document_password` like the combined PDF. CPU-bound: run it off the event loop."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.errors import PdfReadError
+
     try:
         reader = PdfReader(io.BytesIO(pdf))
         if reader.is_encrypted and not reader.decrypt(document_password):

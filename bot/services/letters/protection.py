@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import io
 import secrets
+from typing import TYPE_CHECKING
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.generic import DictionaryObject
+if TYPE_CHECKING:
+    from pypdf import PdfWriter
 
 ENCRYPTION_ALGORITHM = "AES-256"
 
@@ -31,6 +32,8 @@ def encrypt_writer(writer: PdfWriter, password: str) -> None:
 
 def encrypt_pdf(pdf: bytes, password: str) -> bytes:
     """`pdf` encrypted with AES-256 so that it opens with `password` only."""
+    from pypdf import PdfReader, PdfWriter
+
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
     encrypt_writer(writer, password)
     buffer = io.BytesIO()
@@ -52,6 +55,9 @@ class BatchEncryption:
     """
 
     def __init__(self, password: str) -> None:
+        from pypdf import PdfWriter
+        from pypdf.generic import DictionaryObject
+
         self._password = password
         template = PdfWriter()
         encrypt_writer(template, password)
@@ -69,6 +75,8 @@ class BatchEncryption:
         ):
             encrypt_writer(writer, self._password)
             return
+        from pypdf.generic import DictionaryObject
+
         writer.generate_file_identifiers()
         entry = DictionaryObject(self._entry)
         writer._add_object(entry)

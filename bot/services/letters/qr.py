@@ -8,9 +8,12 @@ and letters carry two personal QR codes per page, a thousand pages at a time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import segno
-from fpdf import FPDF
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 # The quiet zone the QR standard asks for around the symbol, in modules.
 QUIET_ZONE_MODULES = 4

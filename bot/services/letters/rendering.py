@@ -21,10 +21,8 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-from fpdf import FPDF
-from pypdf import PageObject, PdfReader, PdfWriter
 
 from bot.config import get_settings
 from bot.i18n import RTL_LANGUAGES, _, negotiate_language, use_language
@@ -33,6 +31,9 @@ from bot.services.letters.content import Letter
 from bot.services.letters.protection import BatchEncryption, encrypt_pdf
 from bot.services.letters.qr import draw_qr
 from bot.services.letters.wording import LetterText, letter_text
+
+if TYPE_CHECKING:
+    from pypdf import PageObject, PdfReader
 
 __all__ = [
     "encrypt_pdf",
@@ -131,30 +132,32 @@ class _PagePlan:
     height: float
 
 
-class _LetterDocument(FPDF):
-    """An A4 document whose pages are credential letters.
+class _LetterDocument:
+    """An A4 document whose pages are credential letters, drawn with fpdf2 (`pdf`).
 
     Text is placed line by line with `FPDF.text()` and wrapped by `_wrap` from cached word
     widths: `multi_cell` costs about a millisecond per call, which alone would halve the
     throughput of a thousand-page print run."""
 
     def __init__(self) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
+        from fpdf import FPDF
+
+        self.pdf = FPDF(orientation="portrait", unit="mm", format="A4")
         # A letter is exactly one page: the layout below is sized to fit, never to flow on.
-        self.set_auto_page_break(False)
-        self.set_margins(MARGIN, MARGIN, MARGIN)
-        self.set_creator("EduConnect assistant")
-        self.set_title(_("EduConnect account letters"))
-        self.set_lang(LETTER_LANGUAGE)
-        self.add_font(SANS, "", FONTS_DIR / "DejaVuSans.ttf")
-        self.add_font(SANS, "B", FONTS_DIR / "DejaVuSans-Bold.ttf")
-        self.add_font(SANS, "I", FONTS_DIR / "DejaVuSans-Oblique.ttf")
-        self.add_font(MONO, "B", FONTS_DIR / "DejaVuSansMono-Bold.ttf")
+        self.pdf.set_auto_page_break(False)
+        self.pdf.set_margins(MARGIN, MARGIN, MARGIN)
+        self.pdf.set_creator("EduConnect assistant")
+        self.pdf.set_title(_("EduConnect account letters"))
+        self.pdf.set_lang(LETTER_LANGUAGE)
+        self.pdf.add_font(SANS, "", FONTS_DIR / "DejaVuSans.ttf")
+        self.pdf.add_font(SANS, "B", FONTS_DIR / "DejaVuSans-Bold.ttf")
+        self.pdf.add_font(SANS, "I", FONTS_DIR / "DejaVuSans-Oblique.ttf")
+        self.pdf.add_font(MONO, "B", FONTS_DIR / "DejaVuSansMono-Bold.ttf")
         self._widths: dict[tuple[str, str, float, float, str], float] = {}
         # True while a right-to-left page is drawn.
         self._rtl = False
         # `cell()` (the shaped text of right-to-left pages) adds no padding of its own.
-        self.c_margin = 0
+        self.pdf.c_margin = 0
 
     # -- text helpers --------------------------------------------------------------------
 
@@ -162,13 +165,13 @@ class _LetterDocument(FPDF):
         """Select a face; a right-to-left page draws its text in ARABIC (no italic there)."""
         if self._rtl and family == SANS:
             family, style = ARABIC, style.replace("I", "")
-        self.set_font(family, style, size)
+        self.pdf.set_font(family, style, size)
 
     def _style(
         self, size: float, style: str = "", colour: tuple[int, int, int] = BLACK, family: str = SANS
     ) -> None:
         self._font(family, style, size)
-        self.set_text_color(*colour)
+        self.pdf.set_text_color(*colour)
 
     def _mx(self, x: float, width: float) -> float:
         """The left edge of the box (`x`, `width`) on this page: mirrored on a right-to-left one."""
@@ -176,10 +179,16 @@ class _LetterDocument(FPDF):
 
     def _width(self, text: str) -> float:
         """The width of `text` in the current font, memoised for the document."""
-        key = (self.font_family, self.font_style, self.font_size_pt, self.char_spacing, text)
+        key = (
+            self.pdf.font_family,
+            self.pdf.font_style,
+            self.pdf.font_size_pt,
+            self.pdf.char_spacing,
+            text,
+        )
         width = self._widths.get(key)
         if width is None:
-            width = self._widths[key] = self.get_string_width(text)
+            width = self._widths[key] = self.pdf.get_string_width(text)
         return width
 
     def _wrap(self, text: str, width: float) -> list[str]:
@@ -210,17 +219,17 @@ class _LetterDocument(FPDF):
         if self._rtl:
             align = {"L": "R", "R": "L"}.get(align, align)
             x, width = (PAGE_WIDTH - x - width, width) if width else (0.0, PAGE_WIDTH - x)
-            if self.font_family == ARABIC.lower():
-                self.set_xy(x, top)
-                self.cell(width, height, text, align=align)
+            if self.pdf.font_family == ARABIC.lower():
+                self.pdf.set_xy(x, top)
+                self.pdf.cell(width, height, text, align=align)
                 return
             if align == "L":
                 width = 0
         if align != "L":
             free = width - self._width(text)
             x += free if align == "R" else free / 2
-        size = self.font_size  # in mm
-        self.text(x, top + (height - size) / 2 + size * 0.8, text)
+        size = self.pdf.font_size  # in mm
+        self.pdf.text(x, top + (height - size) / 2 + size * 0.8, text)
 
     def _lines(self, x: float, top: float, lines: Sequence[str], *, leading: float) -> float:
         """Draw `lines` one below the other from `top`; return the y just below them."""
@@ -251,14 +260,14 @@ class _LetterDocument(FPDF):
         if rtl == self._rtl:
             return
         if rtl:
-            if f"{ARABIC.lower()}B" not in self.fonts:
-                self.add_font(ARABIC, "", FONTS_DIR / "NotoSansArabic-Regular.ttf")
-                self.add_font(ARABIC, "B", FONTS_DIR / "NotoSansArabic-Bold.ttf")
-            self.set_text_shaping(True, direction="rtl")
-            self.set_fallback_fonts([SANS])
+            if f"{ARABIC.lower()}B" not in self.pdf.fonts:
+                self.pdf.add_font(ARABIC, "", FONTS_DIR / "NotoSansArabic-Regular.ttf")
+                self.pdf.add_font(ARABIC, "B", FONTS_DIR / "NotoSansArabic-Bold.ttf")
+            self.pdf.set_text_shaping(True, direction="rtl")
+            self.pdf.set_fallback_fonts([SANS])
         else:
-            self.set_text_shaping(False)
-            self.set_fallback_fonts([])
+            self.pdf.set_text_shaping(False)
+            self.pdf.set_fallback_fonts([])
         self._rtl = rtl
 
     def letter_page(
@@ -269,9 +278,11 @@ class _LetterDocument(FPDF):
         self._set_direction(rtl)
         plan = self._plan(letter, text)
         if continued:
-            self.add_page()  # the label runs on: « 12-2 »
+            self.pdf.add_page()  # the label runs on: « 12-2 »
         else:
-            self.add_page(label_style="D", label_prefix=f"{number}{LABEL_SEPARATOR}", label_start=1)
+            self.pdf.add_page(
+                label_style="D", label_prefix=f"{number}{LABEL_SEPARATOR}", label_start=1
+            )
         self._header_band(letter, plan.school_lines)
         # The gaps between blocks shrink on a crowded page (five children, long names…) so
         # that the date and the signature always keep their place above the footer.
@@ -331,10 +342,10 @@ class _LetterDocument(FPDF):
         )
 
     def _header_band(self, letter: Letter, lines: list[str]) -> None:
-        self.set_fill_color(*BAND)
-        self.rect(0, 0, PAGE_WIDTH, BAND_HEIGHT, style="F")
-        self.set_fill_color(*ACCENT)
-        self.rect(0, BAND_HEIGHT, PAGE_WIDTH, 0.8, style="F")
+        self.pdf.set_fill_color(*BAND)
+        self.pdf.rect(0, 0, PAGE_WIDTH, BAND_HEIGHT, style="F")
+        self.pdf.set_fill_color(*ACCENT)
+        self.pdf.rect(0, BAND_HEIGHT, PAGE_WIDTH, 0.8, style="F")
         top = 7.0 if len(lines) == 1 else 4.5
         for line in lines:
             size = self._fit_size(line, SANS, "B", 16 if len(lines) == 1 else 12.5, CONTENT_WIDTH)
@@ -360,9 +371,9 @@ class _LetterDocument(FPDF):
     def _children(self, letter: Letter, text: LetterText, plan: _PagePlan, y: float) -> float:
         self._style(8.5, "B", ACCENT)
         # Spacing the letters apart would break the joins of Arabic.
-        self.set_char_spacing(0 if self._rtl else 0.6)
+        self.pdf.set_char_spacing(0 if self._rtl else 0.6)
         self._line(MARGIN, y, text.children_heading, height=5)
-        self.set_char_spacing(0)
+        self.pdf.set_char_spacing(0)
         y += 6.5
         columns, rows = plan.children_columns, plan.children_rows
         column_width = CONTENT_WIDTH / columns
@@ -372,8 +383,8 @@ class _LetterDocument(FPDF):
             column, row = divmod(index, rows)
             x = MARGIN + column * column_width
             line_y = y + row * CHILD_ROW
-            self.set_fill_color(*ACCENT)
-            self.rect(self._mx(x + 1, 1.5), line_y + 2.3, 1.5, 1.5, style="F")
+            self.pdf.set_fill_color(*ACCENT)
+            self.pdf.rect(self._mx(x + 1, 1.5), line_y + 2.3, 1.5, 1.5, style="F")
             name = f"{child.first_name} {child.last_name.upper()}".strip()
             suffix = f"  —  {class_line}" if class_line else ""
             # Shrink a line that would run into the next column (or off the page).
@@ -438,10 +449,10 @@ class _LetterDocument(FPDF):
         inner_width = CONTENT_WIDTH - 14
         right = inner + layout.right_offset
         row_top = y + layout.row_offset
-        self.set_fill_color(*PANEL)
-        self.set_draw_color(*LIGHT_GREY)
-        self.set_line_width(0.3)
-        self.rect(
+        self.pdf.set_fill_color(*PANEL)
+        self.pdf.set_draw_color(*LIGHT_GREY)
+        self.pdf.set_line_width(0.3)
+        self.pdf.rect(
             MARGIN, y, CONTENT_WIDTH, layout.height, style="DF", round_corners=True, corner_radius=3
         )
         # Identifier, left.
@@ -454,10 +465,10 @@ class _LetterDocument(FPDF):
         self._style(8.5, "B", GREY)
         self._line(right, y + 5, text.password_label, height=4)
         if layout.password is not None:
-            self.set_fill_color(*WHITE)
-            self.set_draw_color(*ACCENT)
-            self.set_line_width(0.5)
-            self.rect(
+            self.pdf.set_fill_color(*WHITE)
+            self.pdf.set_draw_color(*ACCENT)
+            self.pdf.set_line_width(0.5)
+            self.pdf.rect(
                 self._mx(right, layout.right_width),
                 y + 10.5,
                 layout.right_width,
@@ -468,11 +479,11 @@ class _LetterDocument(FPDF):
             )
             self._style(20, "B", NAVY, MONO)
             # Letter-spacing keeps each character apart (the alphabet has no 0/O or 1/I).
-            self.set_char_spacing(3.5)
+            self.pdf.set_char_spacing(3.5)
             self._line(
                 right, y + 10.5, layout.password, height=13, width=layout.right_width, align="C"
             )
-            self.set_char_spacing(0)
+            self.pdf.set_char_spacing(0)
             self._style(8.5, "I", GREY)
             self._line(inner, row_top, text.password_note, height=5)
             if text.expiry is not None:
@@ -494,8 +505,8 @@ class _LetterDocument(FPDF):
         self._line(MARGIN, y, text.steps_heading, height=7)
         y += 9
         for number, lines in enumerate(plan.step_lines, start=1):
-            self.set_fill_color(*ACCENT)
-            self.ellipse(self._mx(MARGIN, 6.5), y, 6.5, 6.5, style="F")
+            self.pdf.set_fill_color(*ACCENT)
+            self.pdf.ellipse(self._mx(MARGIN, 6.5), y, 6.5, 6.5, style="F")
             self._style(10, "B", WHITE)
             self._line(MARGIN, y, str(number), height=6.5, width=6.5, align="C")
             self._style(10.5, "", BLACK)
@@ -543,9 +554,9 @@ class _LetterDocument(FPDF):
         return y + plan.qr_height
 
     def _qr_panel(self, x: float, y: float, height: float, panel: _QrPanel) -> None:
-        self.set_draw_color(*LIGHT_GREY)
-        self.set_line_width(0.3)
-        self.rect(
+        self.pdf.set_draw_color(*LIGHT_GREY)
+        self.pdf.set_line_width(0.3)
+        self.pdf.rect(
             self._mx(x, panel.width),
             y,
             panel.width,
@@ -559,8 +570,8 @@ class _LetterDocument(FPDF):
             # The panel is white, so the QR code's quiet zone is too (4 mm ≥ 4 modules).
             qr_top = y + (height - QR_SIZE) / 2
             qr_left = self._mx(x + 4, QR_SIZE)
-            draw_qr(self, panel.url, x=qr_left, y=qr_top, size=QR_SIZE)
-            self.link(qr_left, qr_top, QR_SIZE, QR_SIZE, panel.url)
+            draw_qr(self.pdf, panel.url, x=qr_left, y=qr_top, size=QR_SIZE)
+            self.pdf.link(qr_left, qr_top, QR_SIZE, QR_SIZE, panel.url)
             text_x = x + QR_SIZE + 8
         self._style(10, "B", NAVY)
         top = self._lines(text_x, y + 5, panel.caption_lines, leading=5.2) + 1.5
@@ -579,9 +590,9 @@ class _LetterDocument(FPDF):
         self._line(MARGIN, top, text.dated, height=6, width=CONTENT_WIDTH, align="R")
         self._style(10.5, "I", BLACK)
         self._line(MARGIN, top + 6, text.signature, height=6, width=CONTENT_WIDTH, align="R")
-        self.set_draw_color(*LIGHT_GREY)
-        self.set_line_width(0.3)
-        self.line(MARGIN, PAGE_HEIGHT - 18, PAGE_WIDTH - MARGIN, PAGE_HEIGHT - 18)
+        self.pdf.set_draw_color(*LIGHT_GREY)
+        self.pdf.set_line_width(0.3)
+        self.pdf.line(MARGIN, PAGE_HEIGHT - 18, PAGE_WIDTH - MARGIN, PAGE_HEIGHT - 18)
         self._style(8.5, "", GREY)
         self._line(
             MARGIN,
@@ -626,8 +637,8 @@ def render_letters(
             if progress is not None:
                 progress(done, total)
         if not letters:
-            document.add_page()
-        return bytes(document.output())
+            document.pdf.add_page()
+        return bytes(document.pdf.output())
 
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -645,6 +656,8 @@ def split_letters(
     """The individual documents of a combined PDF from `render_letters(letters)`: one PDF per
     letter (its French page and its translation), named after its identifier, encrypted with
     `password` if given (AES-256, cheaper here than encrypting each file afterwards)."""
+    from pypdf import PdfReader, PdfWriter
+
     reader = PdfReader(io.BytesIO(pdf))
     expected = sum(len(letter_languages(letter)) for letter in letters)
     if len(reader.pages) != expected:
