@@ -8,15 +8,55 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, Type
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.db import make_engine, upgrade_schema
+from bot.services.accounts import login, passwords
 from tests.postgres import PostgresServer
 
 # The demo school's two ONDE extractions, written by the generator (tests/test_bench_generator.py
 # checks they are still exactly what it writes).
 SAMPLES = Path(__file__).resolve().parent / "data" / "onde"
+
+
+# argon2id costs ≈ 35 ms a provisional password and ≈ 125 ms a chosen one, on purpose; the suite
+# hashes and verifies thousands (≈ 4 minutes of its time). The test processes use argon2id at
+# its lowest cost instead, one parameter set per kind so that a password hashed as the wrong
+# kind still shows. The parameters themselves are tested where a test is marked
+# `production_argon2`, and the end-to-end tests' bot and portal processes use them throughout.
+PRODUCTION_HASHERS = (passwords.PROVISIONAL_HASHER, passwords.CHOSEN_HASHER)
+TEST_HASHERS = (
+    PasswordHasher(time_cost=1, memory_cost=64, parallelism=1, type=Type.ID),
+    PasswordHasher(time_cost=1, memory_cost=128, parallelism=2, type=Type.ID),
+)
+
+
+def _use_hashers(monkeypatch: pytest.MonkeyPatch, hashers: tuple[PasswordHasher, ...]) -> None:
+    provisional, chosen = hashers
+    monkeypatch.setattr(passwords, "PROVISIONAL_HASHER", provisional)
+    monkeypatch.setattr(passwords, "CHOSEN_HASHER", chosen)
+    login._decoy_hash.cache_clear()  # made at the other parameters
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_argon2() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _use_hashers(monkeypatch, TEST_HASHERS)
+        yield
+    login._decoy_hash.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _production_argon2(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("production_argon2") is None:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _use_hashers(monkeypatch, PRODUCTION_HASHERS)
+        yield
+    login._decoy_hash.cache_clear()
 
 
 @pytest.fixture(scope="session")

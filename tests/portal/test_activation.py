@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from bot.services.accounts import passwords
 from bot.services.accounts.family_links import BOT_USERNAME_SETTING
-from bot.services.accounts.passwords import CHOSEN_HASHER, hash_parameters, verify_password
+from bot.services.accounts.passwords import hash_parameters, verify_password
 from bot.services.accounts.validity import provisional_expiry
 from models import AccountState, AppSetting, OutboxStatus, PortalTokenPurpose
 from tests.portal.conftest import (
@@ -95,9 +96,9 @@ async def test_a_family_activates_its_account_from_the_letter(
     assert account.provisional_expires_at is None
     assert verify_password(account.password_hash, NEW_PASSWORD)
     assert hash_parameters(account.password_hash or "") == (
-        CHOSEN_HASHER.memory_cost,
-        CHOSEN_HASHER.time_cost,
-        CHOSEN_HASHER.parallelism,
+        passwords.CHOSEN_HASHER.memory_cost,
+        passwords.CHOSEN_HASHER.time_cost,
+        passwords.CHOSEN_HASHER.parallelism,
     )
     # Pending on the link until it is followed: the school's address stays on file.
     assert portal.guardian(family).email == "parent0@example.org"

@@ -13,6 +13,7 @@ from argon2 import PasswordHasher, Type
 from sqlalchemy import Engine, event
 from sqlmodel import Session, col, select
 
+from bot.services.accounts import passwords
 from bot.services.accounts.credentials import (
     CredentialKind,
     IssuedCredential,
@@ -439,7 +440,12 @@ def test_activation_makes_the_account_activating_then_activated(db: Session) -> 
     row = account(db, issued.account_id)
     assert row.state == AccountState.ACTIVATING
     assert row.provisional_expires_at is None
-    assert hash_parameters(row.password_hash or "") == (65536, 3, 4)
+    chosen = passwords.CHOSEN_HASHER
+    assert hash_parameters(row.password_hash or "") == (
+        chosen.memory_cost,
+        chosen.time_cost,
+        chosen.parallelism,
+    )
     guardian = db.get(Guardian, row.guardian_id)
     # The typed address is pending on the confirmation link until it is followed.
     assert guardian is not None and guardian.email == "parent0@example.org"
@@ -524,6 +530,7 @@ def test_confirming_needs_an_activation_in_progress(session: Session) -> None:
     assert refused.value.reason == RefusalReason.NOT_ACTIVATING
 
 
+@pytest.mark.production_argon2
 def test_a_chosen_hash_made_with_older_parameters_is_upgraded_at_login(session: Session) -> None:
     issued = activated_account(session)
     weak = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.ID)

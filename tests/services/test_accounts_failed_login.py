@@ -27,6 +27,8 @@ CHOSEN_PARAMETERS = (CHOSEN_HASHER.memory_cost, CHOSEN_HASHER.time_cost, CHOSEN_
 # What every failure must cost: one verification of each kind.
 ONE_OF_EACH = sorted([PROVISIONAL, CHOSEN_PARAMETERS])
 
+pytestmark = pytest.mark.production_argon2
+
 
 @pytest.fixture
 def verified(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:

@@ -24,13 +24,16 @@ from bot.services.accounts.passwords import (
 
 DRAWS = 10_000
 
+# The product's argon2id parameters themselves (tests/conftest.py).
+pytestmark = pytest.mark.production_argon2
+
 
 @pytest.fixture(scope="module")
 def draws() -> list[str]:
     return [generate_provisional_password() for _ in range(DRAWS)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: made after `production_argon2` put the product's parameters back
 def provisional_hash() -> str:
     return hash_provisional_password("BUNZ57DM")
 
