@@ -39,7 +39,9 @@ audit: $(STAMP)
 # One test process more than the machine has cores: the end-to-end tests spend much of their
 # time waiting for the processes and servers they start (the bot, PostgreSQL, SMTP, Chromium),
 # and a third process on 2 cores fills it (2,068 tests: 582 s with 2, 484 s with 3, 460 s
-# with the caches below; 4 was slower again). `make test TEST_WORKERS=1`: one at a time.
+# with the caches below; 4 was slower again). Since the test processes hash at argon2's lowest
+# cost and start faster, 361 s with 3 and 340 s with 4: within this machine's noise, and 4
+# crowds the end-to-end tests' timing, so 3 stays. `make test TEST_WORKERS=1`: one at a time.
 TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(len(getattr(os, 'sched_getaffinity', lambda _: range(os.cpu_count() or 1))(0)) + 1)")
 
 # Bytecode caches are written even where the environment sets PYTHONDONTWRITEBYTECODE (some
