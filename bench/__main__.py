@@ -1,5 +1,5 @@
 """`python -m bench [import|bot|letters|mail|portal|portal-processes|phone|helpdesk|digests|
-district-load|generate] …`: all or one.
+district-load|startup|generate] …`: all or one.
 
 python -m bench [--quick] [--no-write]   # every benchmark, refreshing bench/RESULTS.md
 python -m bench import --help            # the ONDE import (issue « Foundation »)
@@ -13,6 +13,7 @@ python -m bench helpdesk --help          # help requests under load (same issue)
 python -m bench digests --help           # digests of 500 schools, charts, a broadcast (issue 11)
 python -m bench district-load --help     # 500 families, 50 directors, /envoyer (issue 14);
                                          #   --minutes 15 for the memory trend
+python -m bench startup --help           # what a process start costs, before and now (issue 14)
 python -m bench generate --out DIR [--schools 80 --pupils 250 --seed 2026]
 """
 
@@ -93,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import district_load
 
         return district_load.main(args)
+    if command == "startup":
+        from bench import startup_bench
+
+        return startup_bench.main(args)
     if command == "generate":
         return _generate(args)
     if command == "all":
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             phone_bench,
             portal_bench,
             portal_processes,
+            startup_bench,
         )
 
         modules = (
@@ -120,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             helpdesk_bench,
             digest_bench,
             district_load,
+            startup_bench,
         )
         codes = [module.main(args) for module in modules]
         return max(codes)
