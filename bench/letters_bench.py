@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bilingual", type=int, default=300, help="letters per bilingual run")
     parser.add_argument("--quick", action="store_true", help="tiny sizes; never writes")
     parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
-    options = parser.parse_args(argv)
+    options, _rest = parser.parse_known_args(argv)
     letter_count, naive_count = (40, 10) if options.quick else (options.letters, options.naive)
     machine = Machine.here()
     result = run(letter_count, min(naive_count, letter_count))

@@ -559,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         default=3,
         help="runs of each path and of the bare loop (the best is kept)",
     )
-    options = parser.parse_args(argv)
+    options, _rest = parser.parse_known_args(argv)
     messages = 100 if options.quick else options.messages
     write = not (options.no_write or options.quick)
     repeats = max(1, options.repeat)

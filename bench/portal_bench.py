@@ -614,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tradeoff-clients", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="tiny sizes; never writes")
     parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
-    options = parser.parse_args(args)
+    options, _rest = parser.parse_known_args(args)
     if options.quick:
         settings = Options(
             guardians=40,

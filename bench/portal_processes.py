@@ -498,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guardians", type=int, default=DEFAULT.guardians)
     parser.add_argument("--quick", action="store_true", help="tiny sizes; never writes")
     parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
-    parsed = parser.parse_args(args)
+    parsed, _rest = parser.parse_known_args(args)
     options = QUICK
     if not parsed.quick:
         options = Options(

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=15, help="starts of each way")
     parser.add_argument("--quick", action="store_true", help="two starts each; never writes")
     parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone")
-    options = parser.parse_args(argv)
+    options, _rest = parser.parse_known_args(argv)
     machine = Machine.here()
     samples = measure(2 if options.quick else options.runs)
     text = markdown(samples, machine)
