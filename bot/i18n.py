@@ -26,7 +26,6 @@ from babel import Locale
 from babel.dates import format_date as _babel_format_date
 from babel.dates import format_datetime as _babel_format_datetime
 from babel.dates import format_time as _babel_format_time
-from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -56,15 +55,6 @@ _current_language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANG
 def catalog_path(language: str) -> Path:
     """Where the catalog of `language` is (it may not exist)."""
     return LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-
-
-def load_catalog(language: str) -> Catalog | None:
-    """The parsed catalog of `language` (fuzzy and empty entries included), or None."""
-    po_path = catalog_path(language)
-    if not po_path.exists():
-        return None
-    with po_path.open("rb") as po_file:
-        return read_po(po_file, locale=language)
 
 
 def _is_translated(string: str | tuple[str, ...] | list[str] | None, fuzzy: bool) -> bool:
