@@ -61,6 +61,8 @@ def test_the_entry_point_freezes_what_start_up_made_and_collects_again_after() -
 
 
 def test_letters_are_drawn_cut_and_protected_in_a_fresh_process() -> None:
+    # The letter is spelled out rather than taken from tests/services/test_letters.py, whose
+    # imports (pypdf, Pillow) would load what this test checks is loaded on demand.
     out = _run(
         """
         import io, sys, zipfile
