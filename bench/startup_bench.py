@@ -70,9 +70,10 @@ def measure(runs: int) -> dict[str, list[Sample]]:
     for way in WAYS:
         _start(way)  # warm-up: caches written, files in the page cache
     samples: dict[str, list[Sample]] = {way.name: [] for way in WAYS}
-    for _ in range(runs):
+    for done in range(1, runs + 1):
         for way in WAYS:
             samples[way.name].append(_start(way))
+        print(f"startup: {done} of {runs} rounds of {len(WAYS)} starts", file=sys.stderr)
     return samples
 
 
